@@ -1,0 +1,1 @@
+"""Data layer: schema, store, ingestion, datasets, splits, demo and public loaders."""

@@ -1,0 +1,298 @@
+"""Dataset: an immutable snapshot of interactions that models train on.
+
+Models see contiguous integer ids only. A :class:`Vocabulary` maps external string ids to
+1..n, keeping 0 for padding, so every per-item array has length ``n + 1`` and index 0 is unused
+(score arrays carry ``-inf`` there). Per-user sequences are chronological; ties keep input order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cartwise.data.schema import POSITIVE_KINDS, EventKind
+from cartwise.errors import DataError, InputError
+
+if TYPE_CHECKING:
+    from cartwise.data.store import Store
+
+PAD = 0
+PAD_TOKEN = "<pad>"
+
+
+class Vocabulary:
+    """External string ids ↔ contiguous integers 1..n (0 is padding)."""
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._ids: list[str] = [PAD_TOKEN]
+        self._index: dict[str, int] = {}
+        for external in ids:
+            self.add(str(external))
+
+    def add(self, external: str) -> int:
+        """Index of `external`, adding it at the end if new."""
+        found = self._index.get(external)
+        if found is None:
+            found = len(self._ids)
+            self._ids.append(external)
+            self._index[external] = found
+        return found
+
+    def __len__(self) -> int:
+        """Table size including padding (n + 1): the length of per-item arrays."""
+        return len(self._ids)
+
+    @property
+    def size(self) -> int:
+        """Number of real ids (n)."""
+        return len(self._ids) - 1
+
+    def __contains__(self, external: object) -> bool:
+        return external in self._index
+
+    def get(self, external: str) -> int | None:
+        """Index of `external`, or None."""
+        return self._index.get(external)
+
+    def index(self, external: str) -> int:
+        """Index of `external`; KeyError naming it if unknown."""
+        try:
+            return self._index[external]
+        except KeyError:
+            raise KeyError(f"unknown id '{external}'") from None
+
+    def encode(self, externals: Iterable[str], *, skip_unknown: bool = False) -> np.ndarray:
+        """Indices of many ids (int64). Unknown ids raise, or are dropped with `skip_unknown`."""
+        out = []
+        for e in externals:
+            i = self._index.get(e)
+            if i is None:
+                if skip_unknown:
+                    continue
+                raise KeyError(f"unknown id '{e}'")
+            out.append(i)
+        return np.asarray(out, dtype=np.int64)
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        """External ids of indices (0 is not a valid index)."""
+        return [self._ids[int(i)] for i in indices]
+
+    @property
+    def ids(self) -> list[str]:
+        """External ids in index order, without padding."""
+        return self._ids[1:]
+
+    def to_json(self) -> list[str]:
+        """Serialisable form (ids in index order, padding excluded)."""
+        return self.ids
+
+    @classmethod
+    def from_json(cls, data: Sequence[str]) -> Vocabulary:
+        """Inverse of :meth:`to_json`."""
+        return cls(data)
+
+    def save(self, path: Path) -> None:
+        """Write as JSON."""
+        path.write_text(json.dumps(self.to_json()))
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        """Read a file written by :meth:`save`."""
+        return cls.from_json(json.loads(path.read_text()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self._ids == other._ids
+
+    def __hash__(self) -> int:  # pragma: no cover - vocabularies are not dict keys
+        return hash(tuple(self._ids))
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Interactions of users with items, as the models consume them.
+
+    Attributes:
+        users: user vocabulary (index 0 unused).
+        items: item vocabulary (index 0 = padding).
+        sequences: per user index, item indices in chronological order (int64);
+            ``sequences[0]`` is empty.
+        timestamps: per user index, epoch seconds aligned with `sequences`, or None when the
+            source had no time (file order is then the order).
+        item_text: per item index, the text language models read ("" when unknown).
+        item_info: per item index (row 0 = padding): category, brand, price, available,
+            created_at; None when there is no catalog.
+        name: label for reports.
+    """
+
+    users: Vocabulary
+    items: Vocabulary
+    sequences: list[np.ndarray]
+    timestamps: list[np.ndarray] | None = None
+    item_text: list[str] = field(default_factory=list)
+    item_info: pd.DataFrame | None = None
+    name: str = "dataset"
+
+    def __post_init__(self) -> None:
+        if len(self.sequences) != len(self.users):
+            raise DataError(
+                f"dataset '{self.name}': {len(self.sequences)} sequences for "
+                f"{len(self.users)} user slots; build datasets with Dataset.from_frame"
+            )
+        if not self.item_text:
+            object.__setattr__(self, "item_text", [""] * len(self.items))
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        """Number of users (excluding the padding slot)."""
+        return self.users.size
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (excluding padding). Per-item arrays have length n_items + 1."""
+        return self.items.size
+
+    @cached_property
+    def n_interactions(self) -> int:
+        """Total events over all sequences."""
+        return int(sum(len(s) for s in self.sequences))
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """User × item CSR matrix, shape (n_users + 1, n_items + 1), value = interaction count."""
+        lengths = np.fromiter((len(s) for s in self.sequences), dtype=np.int64, count=len(self.sequences))
+        rows = np.repeat(np.arange(len(self.sequences)), lengths)
+        cols = np.concatenate(self.sequences) if lengths.sum() else np.zeros(0, dtype=np.int64)
+        data = np.ones(len(cols), dtype=np.float32)
+        m = sp.csr_matrix((data, (rows, cols)), shape=(len(self.users), len(self.items)))
+        m.sum_duplicates()
+        return m
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        """Interactions per item index (length n_items + 1)."""
+        counts = np.zeros(len(self.items), dtype=np.int64)
+        for s in self.sequences:
+            np.add.at(counts, s, 1)
+        return counts
+
+    def with_sequences(
+        self, sequences: list[np.ndarray], timestamps: list[np.ndarray] | None = None, **kw: Any
+    ) -> Dataset:
+        """Same vocabularies and catalog, other interactions (used by splits)."""
+        return replace(self, sequences=sequences, timestamps=timestamps, **kw)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, users={self.n_users}, items={self.n_items}, "
+            f"interactions={self.n_interactions})"
+        )
+
+    # -- builders ------------------------------------------------------------------------
+    @classmethod
+    def from_frame(
+        cls,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        *,
+        name: str = "dataset",
+    ) -> Dataset:
+        """Build from a frame with columns ``user_id``, ``item_id`` and optionally ``timestamp``
+        (any sortable number or datetime). Without a timestamp, row order is time order.
+
+        `items`, if given, has an ``item_id`` column (every catalog item gets an index, even with
+        no interactions: cold start) and optional ``title``, ``description``, ``category``
+        (str or list), ``brand``, ``price``, ``available``, ``created_at``, ``text``.
+        """
+        for col in ("user_id", "item_id"):
+            if col not in interactions.columns:
+                raise InputError(
+                    f"missing column '{col}'; the frame has {list(interactions.columns)}",
+                    source=name,
+                    field=col,
+                )
+        frame = interactions.reset_index(drop=True)
+        item_vocab = Vocabulary(items["item_id"].astype(str)) if items is not None else Vocabulary()
+        item_col = frame["item_id"].astype(str)
+        for external in pd.unique(item_col):
+            item_vocab.add(external)
+        user_codes, user_uniques = pd.factorize(frame["user_id"].astype(str), sort=False)
+        user_vocab = Vocabulary(user_uniques)
+        item_idx = item_vocab.encode(item_col)
+        user_idx = user_codes.astype(np.int64) + 1
+
+        has_time = "timestamp" in frame.columns
+        ts = _timestamps(frame["timestamp"]) if has_time else None
+        order = np.argsort(ts, kind="stable") if ts is not None else np.arange(len(frame))
+        order = order[np.argsort(user_idx[order], kind="stable")]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(user_idx, minlength=len(user_vocab)))])
+        sorted_items = item_idx[order]
+        sequences = [sorted_items[bounds[u] : bounds[u + 1]] for u in range(len(user_vocab))]
+        times = None
+        if ts is not None:
+            sorted_ts = ts[order]
+            times = [sorted_ts[bounds[u] : bounds[u + 1]] for u in range(len(user_vocab))]
+        text, info = _catalog(item_vocab, items)
+        return cls(user_vocab, item_vocab, sequences, times, text, info, name)
+
+    @classmethod
+    def from_store(
+        cls,
+        store: Store,
+        *,
+        kinds: Iterable[EventKind] = POSITIVE_KINDS,
+        name: str = "store",
+    ) -> Dataset:
+        """Snapshot of a Store: events of the given kinds, every catalog item in the vocabulary.
+
+        Placeholder items (created for events naming unknown items) are included too.
+        """
+        events = store.events_frame(kinds=kinds)
+        catalog = store.items_frame().rename(columns={"id": "item_id"})
+        frame = pd.DataFrame(
+            {"user_id": events["user_id"], "item_id": events["item_id"], "timestamp": events["ts"]}
+        )
+        return cls.from_frame(frame.dropna(subset=["item_id"]), catalog, name=name)
+
+
+def _timestamps(column: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.astype("int64").to_numpy() / 1e9
+    return pd.to_numeric(column).to_numpy(dtype=np.float64)
+
+
+def item_text_of(row: dict[str, Any]) -> str:
+    """Title, category path, brand and description joined, as :attr:`Item.text` does."""
+    if row.get("text"):
+        return str(row["text"])
+    category = row.get("category")
+    if isinstance(category, list | tuple | np.ndarray):
+        category = " > ".join(str(c) for c in category)
+    parts = [row.get("title"), category, row.get("brand"), row.get("description")]
+    return ". ".join(str(p) for p in parts if isinstance(p, str) and p)
+
+
+_INFO_COLUMNS = ("category", "brand", "price", "available", "created_at")
+
+
+def _catalog(vocab: Vocabulary, items: pd.DataFrame | None) -> tuple[list[str], pd.DataFrame | None]:
+    if items is None:
+        return [""] * len(vocab), None
+    by_id = {str(r["item_id"]): r for r in items.to_dict("records")}
+    text = [""] + [item_text_of(by_id[i]) if i in by_id else "" for i in vocab.ids]
+    info = pd.DataFrame(index=pd.RangeIndex(len(vocab)))
+    for col in _INFO_COLUMNS:
+        if col in items.columns:
+            values = [None] + [by_id[i][col] if i in by_id else None for i in vocab.ids]
+            info[col] = values
+    if "available" in info:
+        info["available"] = info["available"].fillna(False).astype(bool)
+    return text, info

@@ -1,0 +1,94 @@
+"""SQL tables behind the Store (SQLAlchemy Core, portable between SQLite and PostgreSQL).
+
+Times are stored as float seconds since the Unix epoch (UTC): compact, indexable, and ordering
+is exact. `events.seq` is the insertion order, used to keep ties in input order.
+
+Any table with a `user_id` column holds data about a shopper; `Store.delete_user` clears the
+shopper from every such table, so tables added later (feedback, caches) are covered too.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ID = String(256)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("category", JSON, nullable=False),
+    Column("brand", Text, nullable=False, default=""),
+    Column("price", Float, nullable=True),
+    Column("currency", String(8), nullable=False, default="USD"),
+    Column("available", Boolean, nullable=False, default=True),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("placeholder", Boolean, nullable=False, default=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", ID, nullable=False, unique=True),
+    Column("user_id", ID, nullable=False),
+    Column("session_id", ID, nullable=True),
+    Column("item_id", ID, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("query", Text, nullable=True),
+    Column("ts", Float, nullable=False),
+    Column("context", JSON, nullable=True),
+    Index("ix_events_user_ts", "user_id", "ts", "seq"),
+    Index("ix_events_item", "item_id"),
+    Index("ix_events_ts", "ts"),
+)
+
+#: Vectors computed from item text, keyed by (model, sha256 of the text): re-encoding is skipped
+#: for unchanged text. Holds no user data.
+text_vectors = Table(
+    "text_vectors",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("text_sha256", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "user_id",
+    "session_id",
+    "item_id",
+    "kind",
+    "value",
+    "query",
+    "ts",
+    "context",
+)
