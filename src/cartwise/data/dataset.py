@@ -168,7 +168,9 @@ class Dataset:
     @cached_property
     def matrix(self) -> sp.csr_matrix:
         """User × item CSR matrix, shape (n_users + 1, n_items + 1), value = interaction count."""
-        lengths = np.fromiter((len(s) for s in self.sequences), dtype=np.int64, count=len(self.sequences))
+        lengths = np.fromiter(
+            (len(s) for s in self.sequences), dtype=np.int64, count=len(self.sequences)
+        )
         rows = np.repeat(np.arange(len(self.sequences)), lengths)
         cols = np.concatenate(self.sequences) if lengths.sum() else np.zeros(0, dtype=np.int64)
         data = np.ones(len(cols), dtype=np.float32)
@@ -283,10 +285,14 @@ def item_text_of(row: dict[str, Any]) -> str:
 _INFO_COLUMNS = ("category", "brand", "price", "available", "created_at")
 
 
-def _catalog(vocab: Vocabulary, items: pd.DataFrame | None) -> tuple[list[str], pd.DataFrame | None]:
+def _catalog(
+    vocab: Vocabulary, items: pd.DataFrame | None
+) -> tuple[list[str], pd.DataFrame | None]:
     if items is None:
         return [""] * len(vocab), None
-    by_id = {str(r["item_id"]): r for r in items.to_dict("records")}
+    by_id: dict[str, dict[str, Any]] = {
+        str(r["item_id"]): {str(k): v for k, v in r.items()} for r in items.to_dict("records")
+    }
     text = [""] + [item_text_of(by_id[i]) if i in by_id else "" for i in vocab.ids]
     info = pd.DataFrame(index=pd.RangeIndex(len(vocab)))
     for col in _INFO_COLUMNS:

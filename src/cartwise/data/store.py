@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import JSON, Connection, Engine, create_engine, delete, event, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartwise.data import tables as t
@@ -127,7 +127,7 @@ class Batch:
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
         else:  # pragma: no cover - other databases: delete then insert, still one transaction
             ids = [r["id"] for r in rows]
             self._conn.execute(delete(table).where(table.c.id.in_(ids)))
@@ -137,7 +137,9 @@ class Batch:
             chunk = rows[start : start + _CHUNK]
             stmt = dialect_insert(table)
             update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
-            self._conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update), chunk)
+            self._conn.execute(
+                stmt.on_conflict_do_update(index_elements=["id"], set_=update), chunk
+            )
         return len(rows)
 
     def upsert_items(self, items: Iterable[Item]) -> int:
@@ -201,9 +203,19 @@ class Batch:
         self._insert_ignore(
             t.items,
             [
-                {"id": i, "title": "", "description": "", "category": [], "brand": "",
-                 "price": None, "currency": "USD", "available": False, "attributes": {},
-                 "created_at": now, "placeholder": True}
+                {
+                    "id": i,
+                    "title": "",
+                    "description": "",
+                    "category": [],
+                    "brand": "",
+                    "price": None,
+                    "currency": "USD",
+                    "available": False,
+                    "attributes": {},
+                    "created_at": now,
+                    "placeholder": True,
+                }
                 for i in sorted(missing)
             ],
         )
@@ -220,7 +232,7 @@ class Batch:
                     f"INSERT OR IGNORE INTO {table.name} ({', '.join(cols)}) "
                     f"VALUES ({', '.join('?' for _ in cols)})"
                 )
-                json_cols = {c.name for c in table.columns if isinstance(c.type, t.JSON)}
+                json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
                 params = [
                     tuple(_json(r[c]) if c in json_cols else r[c] for c in cols) for r in chunk
                 ]
@@ -255,7 +267,7 @@ class Store:
             t.metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot open store '{url}': {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}. "
+                f"cannot open store '{url}': {getattr(exc, 'orig', exc)}. "
                 "Check that the path's folder exists and is writable, or that the database is up."
             ) from exc
 
@@ -395,7 +407,17 @@ class Store:
         Columns: seq, event_id, user_id, session_id, item_id, kind, value, query, ts (epoch s).
         """
         c = t.events.c
-        cols = [c.seq, c.event_id, c.user_id, c.session_id, c.item_id, c.kind, c.value, c.query, c.ts]
+        cols = [
+            c.seq,
+            c.event_id,
+            c.user_id,
+            c.session_id,
+            c.item_id,
+            c.kind,
+            c.value,
+            c.query,
+            c.ts,
+        ]
         stmt = select(*cols).order_by(c.ts, c.seq)
         if since is not None:
             stmt = stmt.where(c.ts >= to_epoch(since))

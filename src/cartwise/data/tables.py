@@ -55,7 +55,9 @@ users = Table(
 events = Table(
     "events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", ID, nullable=False, unique=True),
     Column("user_id", ID, nullable=False),
     Column("session_id", ID, nullable=True),

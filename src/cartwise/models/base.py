@@ -106,7 +106,8 @@ class Recommender(ABC):
 
     def score(self, query: Query) -> np.ndarray:
         """One score per item index (length n_items + 1; index 0 is -inf)."""
-        return self.score_many([query])[0]
+        row: np.ndarray = self.score_many([query])[0]
+        return row
 
     def score_many(self, queries: Sequence[Query]) -> np.ndarray:
         """Scores for many queries at once: float32 array (len(queries), n_items + 1)."""
@@ -117,7 +118,7 @@ class Recommender(ABC):
                     f"history holds item index {int(q.history.max())} outside 1..{vocab.size}; "
                     "encode external ids with the model's vocabulary (model.items_)"
                 )
-        scores = np.asarray(self._score_histories(queries), dtype=np.float32)
+        scores: np.ndarray = np.asarray(self._score_histories(queries), dtype=np.float32)
         scores[:, 0] = -np.inf
         return scores
 
@@ -177,7 +178,7 @@ class Recommender(ABC):
         return {}
 
     def _save_state(self, path: Path) -> None:
-        np.savez(path / "weights.npz", **self._arrays())
+        np.savez(path / "weights.npz", **self._arrays())  # type: ignore[arg-type]
 
     def _load_state(self, path: Path, extra: dict[str, Any]) -> None:
         with np.load(path / "weights.npz", allow_pickle=False) as data:
@@ -209,7 +210,9 @@ def top_k(
         raise ModelError(f"k must be a positive number of items, got {k}")
     s = np.array(scores, dtype=np.float32, copy=True)
     if exclude is not None:
-        ex = np.fromiter(exclude, dtype=np.int64) if not isinstance(exclude, np.ndarray) else exclude
+        ex = (
+            np.fromiter(exclude, dtype=np.int64) if not isinstance(exclude, np.ndarray) else exclude
+        )
         s[ex[(ex >= 0) & (ex < len(s))]] = -np.inf
     finite = int(np.isfinite(s).sum())
     k = min(k, finite)

@@ -1,0 +1,74 @@
+"""Command-line interface: thin typer commands over the Store, ingestion and the Engine.
+
+Every command prints a one-line error and exits non-zero on failure; ``--debug`` shows the
+traceback too. Commands live by area in ``cli_data`` and ``cli_models``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cartwise import cli_data, cli_models
+from cartwise.cli_common import DebugFlag, StoreOpt, command_on, console, open_store
+
+app = typer.Typer(
+    name="cartwise",
+    help="Cartwise: recommendations for online stores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+command = command_on(app)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
+) -> None:
+    """Cartwise: ingest a store's data, train recommenders, serve recommendations."""
+    DebugFlag.on = debug
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+@command
+def stats(store: StoreOpt = None) -> None:
+    """Show counts of items, users and events, and the event time range."""
+    info = open_store(store).stats()
+    table = Table(title="Cartwise store", show_header=False)
+    for key in ("items", "users", "events", "first_event", "last_event"):
+        table.add_row(key, str(info[key]))
+    for kind, n in info["events_by_kind"].items():
+        table.add_row(f"  {kind}", str(n))
+    console.print(table)
+
+
+@command
+def export(
+    folder: Annotated[Path, typer.Argument(help="output folder for the Parquet files")],
+    store: StoreOpt = None,
+) -> None:
+    """Export items, users and events to Parquet files."""
+    paths = open_store(store).export(folder)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}", highlight=False)
+
+
+@command
+def delete_user(
+    user_id: Annotated[str, typer.Argument(help="external id of the shopper to forget")],
+    store: StoreOpt = None,
+) -> None:
+    """Delete a shopper, their events and everything derived from them."""
+    removed = open_store(store).delete_user(user_id)
+    console.print(f"deleted user {user_id}: " + json.dumps(removed), highlight=False)
+
+
+cli_data.register(command)
+cli_models.register(command)

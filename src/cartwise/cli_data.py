@@ -1,0 +1,93 @@
+"""CLI commands for data: ingest and demo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cartwise.cli_common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+
+
+class RecordKind(StrEnum):
+    """What a file holds."""
+
+    items = "items"
+    users = "users"
+    events = "events"
+
+
+def ingest(
+    kind: Annotated[RecordKind, typer.Argument(help="what the file holds")],
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file, optionally .gz")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=column, e.g. --map user_id=CustomerID (repeatable)"),
+    ] = None,
+    unknown_items: Annotated[
+        str, typer.Option(help="events naming items not in the catalog: reject | placeholder")
+    ] = "reject",
+    on_duplicate: Annotated[
+        str, typer.Option(help="the same id twice in one file: error | first | last")
+    ] = "error",
+    kind_default: Annotated[
+        str | None,
+        typer.Option("--kind", help="event kind for every row when the file has no kind column"),
+    ] = None,
+    negative_value: Annotated[
+        str,
+        typer.Option(help="events with a negative value (cancellations): return | skip | error"),
+    ] = "error",
+    missing_user: Annotated[
+        str, typer.Option(help="events without a user id: error | skip (counted)")
+    ] = "error",
+    store: StoreOpt = None,
+) -> None:
+    """Import items, users or events from a file, all or nothing."""
+    from cartwise.data.ingest import ingest_file, parse_mapping
+
+    summary = ingest_file(
+        open_store(store),
+        kind.value,
+        file,
+        mapping=parse_mapping(mapping or []),
+        unknown_items=unknown_items,  # type: ignore[arg-type]
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
+        default_kind=kind_default,
+        negative_value=negative_value,  # type: ignore[arg-type]
+        missing_user=missing_user,  # type: ignore[arg-type]
+        progress=True,
+    )
+    for line in summary.lines():
+        console.print(line, highlight=False)
+
+
+def demo(
+    seed: Annotated[int, typer.Option(help="seed of the synthetic store")] = 7,
+    users: Annotated[int, typer.Option(help="how many shoppers to show")] = 3,
+    model: Annotated[str, typer.Option(help="model to train if none is active")] = "",
+    fresh: Annotated[bool, typer.Option(help="rebuild the store and retrain")] = False,
+    store: StoreOpt = None,
+    models: ModelDirOpt = None,
+) -> None:
+    """Build the demo store, train a model and show recommendations for a few shoppers."""
+    from cartwise.demo_run import run_demo
+
+    run_demo(
+        open_store(store),
+        model_dir(models),
+        seed=seed,
+        show=users,
+        model=model or None,
+        fresh=fresh,
+        console=console,
+    )
+
+
+def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+    """Add this module's commands to the app."""
+    for fn in (ingest, demo):
+        command(fn)

@@ -1,0 +1,98 @@
+"""CLI commands for models: train, recommend, models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cartwise.cli_common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.errors import ConfigError
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["epochs=5", "loss=sampled"]`` → ``{"epochs": 5, "loss": "sampled"}`` (JSON values)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set '{pair}': expected key=value, e.g. --set epochs=5")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="registered model name")] = "sasrec",
+    setting: Annotated[
+        list[str] | None, typer.Option("--set", help="config key=value (repeatable)")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="train on a dataset file/folder instead of the store (needs --out)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="where to save the model directory")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    store: StoreOpt = None,
+    models: ModelDirOpt = None,
+) -> None:
+    """Train a model on the store (saved as a new active version) or on a dataset file."""
+    config = parse_settings(setting)
+    if data is not None:
+        from cartwise.data.public import load_dataset
+        from cartwise.data.split import leave_last_out
+        from cartwise.models.registry import model_class
+
+        if out is None:
+            raise ConfigError("--data needs --out DIR: where to save the trained model")
+        split = leave_last_out(load_dataset(data))
+        fitted = model_class(model)(config).fit(split.train, rng=seed, valid=split.valid)
+        fitted.save(out)
+        console.print(f"saved {model} trained on {data} to {out}", highlight=False)
+        return
+    from cartwise.engine import Engine
+
+    engine = Engine(open_store(store), model_dir(models))
+    version = engine.train(model, config, rng=seed)
+    console.print(f"trained {model}: version {version} is active", highlight=False)
+
+
+def recommend(
+    user_id: Annotated[str, typer.Argument(help="external id of the shopper")],
+    k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
+    store: StoreOpt = None,
+    models: ModelDirOpt = None,
+) -> None:
+    """Show recommendations for a shopper from the active model."""
+    from cartwise.engine import Engine
+
+    engine = Engine(open_store(store), model_dir(models))
+    table = Table(title=f"for {user_id} ({engine.active_version()})")
+    for col in ("#", "item", "title", "price", "score", "why"):
+        table.add_column(col)
+    for i, rec in enumerate(engine.recommend(user_id, k), 1):
+        price = f"{rec.item.price:.2f} {rec.item.currency}" if rec.item.price is not None else ""
+        table.add_row(str(i), rec.item.id, rec.item.title, price, f"{rec.score:.3f}", rec.reason)
+    console.print(table)
+
+
+def models(models: ModelDirOpt = None) -> None:
+    """List saved model versions; the active one is marked with *."""
+    from cartwise.lifecycle import Versions
+
+    versions = Versions(model_dir(models))
+    active = versions.active()
+    for version in versions.list():
+        console.print(("* " if version == active else "  ") + version, highlight=False)
+
+
+def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+    """Add this module's commands to the app."""
+    for fn in (train, recommend, models):
+        command(fn)

@@ -1,0 +1,150 @@
+"""Store: upserts, idempotent appends, atomic batches, sequences, delete_user, export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select, text
+
+from cartwise.data import tables as t
+from cartwise.data.schema import Event, EventKind, Item, User
+from cartwise.data.store import Store
+from cartwise.errors import InputError, NotFoundError, StoreError
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def ev(i: int, user: str, item: str | None, kind: str = "view", minutes: int = 0) -> Event:
+    return Event(
+        event_id=f"e{i}",
+        user_id=user,
+        item_id=item,
+        kind=EventKind(kind),
+        query="red shoes" if kind == "search" else None,
+        timestamp=T0 + timedelta(minutes=minutes),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "shop.db")
+    s.upsert_items(
+        [
+            Item(id="phone", title="Galaxy S23", category=["Electronics", "Phones"], price=799),
+            Item(id="case", title="Case for Galaxy S23", category=["Electronics", "Cases"]),
+            Item(id="shoe", title="Trail runner", available=False),
+        ]
+    )
+    return s
+
+
+def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_upsert_replaces_by_id(store: Store) -> None:
+    store.upsert_items([Item(id="phone", title="Galaxy S24", price=899)])
+    assert store.get_item("phone").title == "Galaxy S24"
+    assert store.get_item("phone").price == 899
+    assert store.counts()["items"] == 3
+
+
+def test_append_is_idempotent_on_event_id(store: Store) -> None:
+    batch = [ev(1, "u1", "phone"), ev(2, "u1", "case", minutes=5)]
+    first = store.append_events(batch)
+    again = store.append_events(batch + [ev(3, "u2", "phone")])
+    assert (first.inserted, first.duplicates) == (2, 0)
+    assert (again.inserted, again.duplicates) == (1, 2)
+    assert store.counts() == {"items": 3, "users": 2, "events": 3}
+
+
+def test_unknown_item_rejected_and_store_unchanged(store: Store) -> None:
+    before = store.counts()
+    with pytest.raises(InputError, match=r"line 2, field 'item_id': unknown item 'nope'"):
+        store.append_events([ev(1, "u1", "phone"), ev(2, "u1", "nope")])
+    assert store.counts() == before
+
+
+def test_unknown_item_placeholder_creates_unavailable_item(store: Store) -> None:
+    result = store.append_events([ev(1, "u1", "new")], unknown_items="placeholder")
+    assert result.placeholders == 1
+    assert store.get_item("new").available is False
+
+
+def test_failed_batch_rolls_back_everything(store: Store) -> None:
+    before = store.counts()
+    with pytest.raises(RuntimeError), store.batch() as batch:
+        batch.upsert_items([Item(id="tv", title="TV")])
+        batch.append_events([ev(1, "u1", "tv")])
+        raise RuntimeError("crash mid-import")
+    assert store.counts() == before
+    with pytest.raises(NotFoundError):
+        store.get_item("tv")
+
+
+def test_user_events_chronological_ties_in_insertion_order(store: Store) -> None:
+    store.append_events(
+        [
+            ev(1, "u1", "case", minutes=10),
+            ev(2, "u1", "phone", minutes=0),
+            ev(3, "u1", "shoe", minutes=10),
+            ev(4, "u1", None, kind="search", minutes=20),
+        ]
+    )
+    assert [e.event_id for e in store.user_events("u1")] == ["e2", "e1", "e3", "e4"]
+    assert [e.event_id for e in store.user_events("u1", limit=2)] == ["e3", "e4"]
+    since = store.user_events("u1", since=T0 + timedelta(minutes=5))
+    assert [e.event_id for e in since] == ["e1", "e3", "e4"]
+    views = store.user_events("u1", kinds=[EventKind.SEARCH])
+    assert [e.query for e in views] == ["red shoes"]
+
+
+def test_events_frame_and_catalog_queries(store: Store) -> None:
+    store.append_events([ev(1, "u1", "phone"), ev(2, "u2", "case", minutes=1)])
+    frame = store.events_frame()
+    assert list(frame["event_id"]) == ["e1", "e2"]
+    assert frame["ts"].iloc[0] == T0.timestamp()
+    assert [i.id for i in store.items(category="Electronics")] == ["case", "phone"]
+    assert [i.id for i in store.items(available=False)] == ["shoe"]
+    assert [i.id for i in store.items(limit=1, offset=1)] == ["phone"]
+
+
+def test_delete_user_leaves_no_row_mentioning_them(store: Store) -> None:
+    store.upsert_users([User(id="u1", attributes={"tier": "gold"}), User(id="u2")])
+    store.append_events([ev(1, "u1", "phone"), ev(2, "u1", "case"), ev(3, "u2", "phone")])
+    removed = store.delete_user("u1")
+    assert removed["events"] == 2 and removed["users"] == 1
+    with store.engine.connect() as conn:
+        for table in t.metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                assert "u1" not in [str(v) for v in row], (table.name, row)
+    assert store.counts() == {"items": 3, "users": 1, "events": 1}
+    with pytest.raises(NotFoundError, match="user 'u1' is not in the store"):
+        store.delete_user("u1")
+
+
+def test_export_writes_parquet_round_trip(store: Store, tmp_path: Path) -> None:
+    store.append_events([ev(1, "u1", "phone")])
+    paths = store.export(tmp_path / "out")
+    events = pd.read_parquet(paths["events"])
+    items = pd.read_parquet(paths["items"])
+    assert list(events["event_id"]) == ["e1"]
+    assert sorted(items["id"]) == ["case", "phone", "shoe"]
+
+
+def test_stats_counts_kinds_and_range(store: Store) -> None:
+    store.append_events([ev(1, "u1", "phone"), ev(2, "u1", None, "search", minutes=3)])
+    info = store.stats()
+    assert info["events_by_kind"] == {"search": 1, "view": 1}
+    assert info["first_event"] == T0.isoformat()
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store(f"sqlite:///{blocker}/sub/db.sqlite")
