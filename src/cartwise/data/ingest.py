@@ -1,0 +1,405 @@
+"""Import items, users or events from a file into the Store, all or nothing.
+
+Every row is converted and checked first, column by column (pandas/numpy); the first problem
+stops the import with one :class:`~cartwise.errors.IngestError` naming the file, the line as an
+editor shows it, the field and the fix. Only then is the file written, in one
+:meth:`Store.batch` transaction (chunked, with an optional progress bar): an error or Ctrl-C
+while writing leaves the store as it was.
+
+Field names are those of :mod:`cartwise.data.schema`; a mapping renames file columns
+(``user_id=CustomerID``). Events without an ``event_id`` column get one derived from the row's
+values and its occurrence number among identical rows, so importing a file again adds nothing.
+
+Parts: :mod:`~cartwise.data.readers` reads files and numbers their lines,
+:mod:`~cartwise.data.cells` converts columns, :mod:`~cartwise.data.ingest_events` handles events;
+items and users (smaller) are validated here, one pydantic record per row.
+
+Example:
+    >>> summary = ingest_file(store, "events", Path("orders.csv"),
+    ...                       mapping={"user_id": "CustomerID"}, default_kind="purchase")
+    >>> print("\\n".join(summary.lines()))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table as SqlTable
+from sqlalchemy import select
+
+from cartwise.data import tables as t
+from cartwise.data.cells import (
+    booleans,
+    categories,
+    epoch_seconds,
+    floats,
+    ids,
+    json_objects,
+    texts,
+)
+from cartwise.data.ingest_events import (
+    KINDS_HELP,
+    WRITE_CHUNK,
+    EventOptions,
+    ingest_events,
+    progress_bar,
+)
+from cartwise.data.readers import MappedTable, Table, read_table
+from cartwise.data.schema import EventKind, Item, User
+from cartwise.data.store import Store
+from cartwise.errors import InputError
+
+_log = logging.getLogger(__name__)
+
+Kind = Literal["items", "users", "events"]
+
+#: Fields a file may provide per record type (names of :mod:`cartwise.data.schema`).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "items": tuple(Item.model_fields),
+    "users": tuple(User.model_fields),
+    "events": (
+        "event_id",
+        "user_id",
+        "session_id",
+        "item_id",
+        "kind",
+        "value",
+        "query",
+        "timestamp",
+        "context",
+    ),
+}
+
+
+@dataclass
+class IngestSummary:
+    """What an import did.
+
+    Attributes:
+        kind: "items", "users" or "events".
+        path: the file.
+        rows_read: data rows in the file.
+        inserted: records new to the store.
+        duplicates: records already in the store (events: skipped; items/users: updated).
+        skipped: rows left out on purpose, by reason (e.g. "missing user_id").
+        placeholders: placeholder items created for unknown item ids.
+        seconds: wall time of the import.
+        ignored_columns: file columns no field used.
+    """
+
+    kind: str
+    path: Path
+    rows_read: int
+    inserted: int
+    duplicates: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    placeholders: int = 0
+    seconds: float = 0.0
+    ignored_columns: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """Human-readable summary, one fact per line, for the CLI."""
+        out = [
+            f"{self.kind} from {self.path.name}: {self.rows_read:,} rows read "
+            f"in {self.seconds:.1f} s"
+        ]
+        if self.kind == "events":
+            out.append(
+                f"{self.inserted:,} events added, {self.duplicates:,} already in the "
+                "store (left as they were)"
+            )
+        else:
+            out.append(
+                f"{self.inserted:,} new {self.kind}, {self.duplicates:,} already in the "
+                "store (updated)"
+            )
+        out += [f"{n:,} rows skipped: {reason}" for reason, n in self.skipped.items() if n]
+        if self.placeholders:
+            out.append(
+                f"{self.placeholders:,} placeholder items created for unknown item ids; "
+                "import the catalog to fill them in"
+            )
+        if self.ignored_columns:
+            out.append(f"columns not used: {', '.join(self.ignored_columns)}")
+        return out
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """``["user_id=CustomerID", ...]`` → ``{"user_id": "CustomerID"}``.
+
+    Raises:
+        InputError: a pair is not FIELD=COLUMN, or names a field twice.
+    """
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, column = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not column:
+            raise InputError(
+                f"bad column mapping '{pair}'; write FIELD=COLUMN, e.g. user_id=CustomerID",
+                source="mapping",
+            )
+        if name in mapping:
+            raise InputError(
+                f"field '{name}' is mapped twice ('{mapping[name]}' and '{column}'); keep one",
+                source="mapping",
+                field=name,
+            )
+        mapping[name] = column
+    return mapping
+
+
+def ingest_file(
+    store: Store,
+    kind: Literal["items", "users", "events"],
+    path: Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    unknown_items: Literal["reject", "placeholder"] = "reject",
+    on_duplicate: Literal["error", "first", "last"] = "error",
+    default_kind: str | None = None,
+    negative_value: Literal["return", "skip", "error"] = "error",
+    missing_user: Literal["error", "skip"] = "error",
+    progress: bool = False,
+) -> IngestSummary:
+    """Import one file of items, users or events; nothing is written unless all of it is valid.
+
+    Args:
+        store: where to write.
+        kind: what the file holds.
+        path: a .csv, .parquet or .jsonl/.ndjson file (.csv.gz and .jsonl.gz too).
+        mapping: Cartwise field → file column; unmapped fields are read from a column of
+            their own name.
+        unknown_items: events naming an item the store lacks: "reject" (error) or
+            "placeholder" (create an empty, unavailable item to fill in later).
+        on_duplicate: an id repeated inside the file (items/users id, events event_id):
+            "error", or keep the "first" or "last" row (the others count as skipped).
+        default_kind: events: the kind of rows without one (e.g. "purchase" for an order
+            export with no kind column).
+        negative_value: events other than ratings with value < 0, e.g. shop cancellations:
+            import as "return" events with the absolute value, "skip" them (counted), or
+            "error".
+        missing_user: events without a user id: "error", or "skip" them (counted).
+        progress: show a progress bar while writing.
+
+    Returns:
+        What was read, written, skipped and created.
+
+    Raises:
+        IngestError: the file or a value in it is invalid; the store is unchanged.
+        InputError: an option is not one of the choices above.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    opts = _options(
+        kind, unknown_items, on_duplicate, default_kind, negative_value, missing_user, progress
+    )
+    table = read_table(path)
+    source = MappedTable(table, _resolve_columns(table, kind, dict(mapping or {}), opts))
+    if kind == "events":
+        written = ingest_events(store, source, opts)
+        summary = IngestSummary(
+            kind,
+            path,
+            len(table.frame),
+            written.inserted,
+            written.duplicates,
+            written.skipped,
+            placeholders=written.placeholders,
+        )
+    else:
+        summary = _ingest_records(store, source, kind, opts)
+    summary.ignored_columns = tuple(c for c in table.columns if c not in source.columns.values())
+    summary.seconds = time.perf_counter() - started
+    _log.info("ingest %s: %s", path, "; ".join(summary.lines()))
+    return summary
+
+
+def _choice(name: str, value: object, allowed: Sequence[object]) -> None:
+    if value not in allowed:
+        raise InputError(
+            f"{name}={value!r} is not a valid choice; use one of: "
+            + ", ".join(str(a) for a in allowed),
+            source="options",
+            field=name,
+        )
+
+
+def _options(
+    kind: str,
+    unknown: Any,
+    duplicate: Any,
+    default_kind: str | None,
+    negative: Any,
+    missing: Any,
+    progress: bool,
+) -> EventOptions:
+    _choice("kind", kind, tuple(FIELDS))
+    _choice("unknown_items", unknown, ("reject", "placeholder"))
+    _choice("on_duplicate", duplicate, ("error", "first", "last"))
+    _choice("negative_value", negative, ("return", "skip", "error"))
+    _choice("missing_user", missing, ("error", "skip"))
+    if default_kind is not None:
+        default_kind = default_kind.strip().lower()
+        _choice("default_kind", default_kind, [k.value for k in EventKind])
+    return EventOptions(unknown, duplicate, default_kind, negative, missing, progress)
+
+
+def _resolve_columns(
+    table: Table, kind: str, mapping: dict[str, str], opts: EventOptions
+) -> dict[str, str]:
+    """Field → file column, checking the mapping and that required fields are present."""
+    fields = FIELDS[kind]
+    for name in mapping:
+        if name not in fields:
+            raise table.error(
+                f"unknown field '{name}' in the column mapping; {kind} fields are: "
+                + ", ".join(fields),
+                field=name,
+            )
+    listing = ", ".join(table.columns)
+    columns: dict[str, str] = {}
+    for name in fields:
+        column = mapping.get(name, name)
+        if column in table.columns:
+            columns[name] = column
+        elif name in mapping:
+            raise table.error(
+                f"column '{column}' (mapped to {name}) is not in the file; its columns are: "
+                f"{listing}. Fix the mapping",
+                field=column,
+                header=True,
+            )
+    required = ["id"] if kind != "events" else ["user_id", "timestamp"]
+    if kind == "events" and opts.default_kind is None:
+        required.append("kind")
+    for name in required:
+        if name not in columns:
+            hint = f" or set a default kind (one of: {KINDS_HELP})" if name == "kind" else ""
+            raise table.error(
+                f"missing required column '{name}'; the file's columns are: {listing}. "
+                f"Rename a column to '{name}' or map one ({name}=COLUMN){hint}",
+                field=name,
+                header=True,
+            )
+    return columns
+
+
+# -- items and users ---------------------------------------------------------------------
+
+_CONVERTERS: dict[str, Callable[[pd.Series], Any]] = {
+    "title": texts,
+    "description": texts,
+    "brand": texts,
+    "currency": texts,
+    "category": categories,
+    "price": floats,
+    "available": booleans,
+    "attributes": json_objects,
+    "created_at": epoch_seconds,
+}
+
+
+def _ingest_records(
+    store: Store, source: MappedTable, kind: str, opts: EventOptions
+) -> IngestSummary:
+    """Items or users: convert columns, validate each record with its pydantic model, upsert."""
+    frame = source.table.frame
+    keys = source.convert(frame, "id", ids)
+    source.fail_where(keys.isna(), frame.index, "id", "empty id; every row needs one")
+    keep = source.unique(keys, "id", opts.on_duplicate)
+    frame, keys = frame[keep], keys[keep]
+    values = _record_values(source, frame, kind)
+    stored = _stored_created(store, t.items if kind == "items" else t.users, keys.tolist())
+    model: type[Item] | type[User] = Item if kind == "items" else User
+    records = _validate(source, model, frame.index, keys.tolist(), values, stored)
+    name = source.table.path.name
+    with store.batch() as batch, progress_bar(name, len(records), opts.progress) as bar:
+        for start in range(0, len(records), WRITE_CHUNK):
+            chunk = records[start : start + WRITE_CHUNK]
+            if kind == "items":
+                batch.upsert_items(cast(list[Item], chunk))
+            else:
+                batch.upsert_users(cast(list[User], chunk))
+            bar.update(len(chunk))
+    dropped = int((~keep).sum())
+    return IngestSummary(
+        kind,
+        source.table.path,
+        len(source.table.frame),
+        inserted=len(records) - len(stored),
+        duplicates=len(stored),
+        skipped={"duplicate id": dropped} if dropped else {},
+    )
+
+
+def _record_values(source: MappedTable, frame: pd.DataFrame, kind: str) -> dict[str, list[Any]]:
+    """Converted columns by field; None where the file gives no value (model default)."""
+    values: dict[str, list[Any]] = {}
+    for name, fn in _CONVERTERS.items():
+        if name not in source.columns or name not in FIELDS[kind]:
+            continue
+        converted = source.convert(frame, name, fn)
+        if name == "price":
+            source.fail_where(
+                converted < 0,
+                frame.index,
+                "price",
+                "negative price; prices must be 0 or more. Fix the value, leave it empty if "
+                "unknown, or drop the row",
+            )
+        if isinstance(converted, np.ndarray):
+            converted = [None if np.isnan(v) else v for v in converted.tolist()]
+        elif isinstance(converted, pd.Series):
+            converted = converted.tolist()
+        values[name] = converted
+    return values
+
+
+def _stored_created(store: Store, table: SqlTable, keys: list[str]) -> dict[str, float]:
+    """created_at of ids already in the store: kept when the file gives none, and counted."""
+    found: dict[str, float] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            stmt = select(table.c.id, table.c.created_at).where(table.c.id.in_(chunk))
+            found.update((str(i), float(c)) for i, c in conn.execute(stmt))
+    return found
+
+
+def _validate(
+    source: MappedTable,
+    model: type[Item] | type[User],
+    index: pd.Index,
+    keys: list[str],
+    values: dict[str, list[Any]],
+    stored: dict[str, float],
+) -> list[BaseModel]:
+    """One pydantic record per row; the first invalid one raises with its line and field."""
+    now = datetime.now(UTC)
+    records: list[BaseModel] = []
+    for pos, (row, key) in enumerate(zip(index.tolist(), keys, strict=True)):
+        data: dict[str, Any] = {"id": key}
+        data.update((n, v[pos]) for n, v in values.items() if v[pos] is not None)
+        created = data.pop("created_at", None)
+        try:
+            if created is None and key in stored:
+                created = stored[key]
+            data["created_at"] = now if created is None else datetime.fromtimestamp(created, UTC)
+            records.append(model(**data))
+        except (OverflowError, OSError, ValueError) as exc:
+            name = "created_at"
+            if isinstance(exc, ValidationError):
+                error = exc.errors()[0]
+                name = str(error["loc"][0]) if error["loc"] else "id"
+            message = f"{exc.errors()[0]['msg'] if isinstance(exc, ValidationError) else exc}"
+            raise source.error(f"{message}; fix the value", name=name, row=int(row)) from None
+    return records
