@@ -1,0 +1,93 @@
+"""One model on one split: tune on validation, fit, evaluate once on test, record the facts.
+
+Used by ``cartwise evaluate`` and ``benchmarks/quality.py`` so both report the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cartwise.data.split import Split
+from cartwise.evaluation.protocol import evaluate, tune
+from cartwise.models.base import Recommender
+from cartwise.models.registry import create
+
+_log = logging.getLogger(__name__)
+
+KS = (1, 5, 10, 20)
+
+#: Small validation grids for the baselines: every reported baseline is tuned before it is shown.
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "popularity": {"window_days": [None]},
+    "itemknn": {"k": [50, 200], "shrink": [0.0, 20.0]},
+    "ease": {"reg": [100.0, 300.0, 1000.0]},
+    "als": {"embedding_size": [64, 128], "reg": [0.01, 0.1]},
+    "bpr": {"embedding_size": [64], "learning_rate": [0.01, 0.05]},
+}
+
+
+@dataclass
+class ModelRun:
+    """Everything reported for one model on one dataset."""
+
+    model: str
+    config: dict[str, Any]
+    valid: dict[str, float]
+    test: dict[str, float]
+    train_seconds: float
+    peak_rss_mb: float
+    epochs: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    tuning: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_model(
+    name: str,
+    split: Split,
+    *,
+    config: dict[str, Any] | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    rng: int = 0,
+    progress: bool = False,
+) -> ModelRun:
+    """Tune `name` on the validation set (when a grid is given), fit, evaluate valid and test.
+
+    The test set is scored exactly once, with the configuration chosen on validation.
+    """
+    tuning: list[dict[str, Any]] = []
+    chosen = dict(config or {})
+    if grid and any(len(v) > 1 for v in grid.values()):
+        chosen, tuning = tune(name, split, grid, base=config, rng=rng, ks=KS)
+        _log.info("%s: chose %s on validation", name, chosen)
+    elif grid:
+        chosen = {**chosen, **{k: v[0] for k, v in grid.items()}}
+    started = time.perf_counter()
+    model: Recommender = create(name, chosen).fit(split.train, rng=rng, valid=split.valid)
+    seconds = time.perf_counter() - started
+    valid = evaluate(model, split.valid, ks=KS, progress=progress).metrics
+    test = evaluate(model, split.test, ks=KS, progress=progress).metrics
+    history = list(getattr(model, "history_", []) or [])
+    return ModelRun(
+        model=name,
+        config=model.config.model_dump(mode="json"),
+        valid=valid,
+        test=test,
+        train_seconds=seconds,
+        peak_rss_mb=peak_rss_mb(),
+        epochs=len(history) or None,
+        history=history,
+        tuning=tuning,
+    )
