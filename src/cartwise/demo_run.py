@@ -13,7 +13,7 @@ from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.errors import NotFoundError
-from cartwise.models.registry import MODELS
+from cartwise.models.registry import REGISTRY
 
 _log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ DEMO_MODEL_CONFIG: dict[str, dict[str, object]] = {"sasrec": {"epochs": 8, "max_
 
 def default_model() -> str:
     """The best model the project has: the Transformer when it is registered."""
-    return "sasrec" if "sasrec" in MODELS else "popularity"
+    return "sasrec" if "sasrec" in REGISTRY else "popularity"
 
 
 def run_demo(

@@ -3,17 +3,20 @@
 It ties a Store to saved model versions: trains a model on a snapshot of the store, saves it as
 a version directory, marks it active, and answers recommendation requests by reading the
 shopper's *latest* events from the store at request time (so a click counts without
-retraining), then applying business rules (availability, already purchased).
+retraining), then applying business rules (availability, category, price, already purchased),
+optional diversity, and a reason per item.
 
 Model versions are plain directories managed by :mod:`cartwise.lifecycle`. Nothing is held in
-module globals: several engines (or processes) can share one store and model folder.
+module globals: several engines (or processes) can share one store and model folder. An engine
+is safe to share between threads; activating another version swaps the model between requests
+without failing any (a request in flight keeps the model it started with).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,33 +24,60 @@ from typing import Any
 import numpy as np
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.schema import POSITIVE_KINDS, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.errors import ModelError, NotFoundError
+from cartwise.engine_scenarios import Scenarios
+from cartwise.errors import ModelError
 from cartwise.lifecycle import Versions
-from cartwise.models.base import Query, Recommender, Rng, top_k
-from cartwise.models.registry import MODELS, model_class
+from cartwise.models.base import Query, Recommender, Rng
+from cartwise.models.registry import REGISTRY, model_class
+from cartwise.ranking.catalog import CatalogIndex
+from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.filters import Filters
+from cartwise.ranking.history import purchased_items, recent_items
+from cartwise.ranking.scorer import Scorer
+from cartwise.ranking.served import ModelView, Recommendation, Served
+from cartwise.search import Blender, KeywordMatcher, MatcherFactory, TextMatcher, blend
 
 _log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended item with its score and a short reason."""
-
-    item: Item
-    score: float
-    reason: str
+__all__ = ["Engine", "ModelView", "Recommendation", "Served", "available_models"]
 
 
-class Engine:
-    """Store + active model + business rules."""
+class Engine(Scenarios):
+    """Store + active model + business rules.
 
-    def __init__(self, store: Store, model_dir: Path | str) -> None:
+    Args:
+        store: the shop's data.
+        model_dir: folder of saved model versions.
+        catalog_ttl: seconds after which the catalog snapshot is re-read in the background
+            (writes through :meth:`catalog_changed` take effect on the next request).
+        matcher: builds the search text matcher from a catalog snapshot.
+        blender: mixes search relevance with the shopper's model scores.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        model_dir: Path | str,
+        *,
+        catalog_ttl: float = 30.0,
+        matcher: MatcherFactory = KeywordMatcher,
+        blender: Blender = blend,
+    ) -> None:
         self.store = store
         self.versions = Versions(model_dir)
-        self._model: Recommender | None = None
-        self._version: str | None = None
+        self.catalog_ttl = catalog_ttl
+        self.matcher_factory = matcher
+        self.blender = blender
+        self._view: ModelView | None = None
+        self._view_lock = threading.Lock()
+        self._catalog: CatalogIndex | None = None
+        self._catalog_dirty = False
+        self._catalog_lock = threading.Lock()
+        self._refreshing = False
+        self._matcher: tuple[CatalogIndex, TextMatcher] | None = None
+        self._matcher_lock = threading.Lock()
+        self.scorer = Scorer()
 
     # -- training and versions --------------------------------------------------------------
     def train(
@@ -83,56 +113,128 @@ class Engine:
 
     def model(self) -> Recommender:
         """The active model, loaded once per version (a newly activated one is picked up)."""
+        return self.view().model
+
+    def ready(self) -> bool:
+        """Whether a model version is active and loads."""
+        try:
+            self.view()
+        except ModelError:
+            return False
+        return True
+
+    def view(self) -> ModelView:
+        """The active model aligned with the current catalog.
+
+        While one thread loads a newly activated version, other threads keep answering with
+        the previous one, so a swap never blocks or fails requests.
+        """
         version = self.versions.active()
         if version is None:
             raise ModelError(
                 f"no trained model in {self.versions.root}; run 'cartwise train' or 'cartwise demo'"
             )
-        if self._model is None or self._version != version:
-            self._model = self.versions.load(version)
-            self._version = version
-        return self._model
+        catalog = self.catalog()
+        current = self._view
+        if current is not None and current.version == version and current.catalog is catalog:
+            return current
+        swapping = current is not None and current.version != version
+        if not self._view_lock.acquire(blocking=not swapping):
+            assert current is not None
+            return current
+        try:
+            current = self._view
+            if current is None or current.version != version or current.catalog is not catalog:
+                same = current is not None and current.version == version
+                if same and current:
+                    model = current.model
+                else:
+                    model = self.versions.load(version)
+                    self._warm_up(model)
+                current = ModelView.build(version, model, catalog)
+                self._view = current
+                _log.info("serving model version %s", version)
+            return current
+        finally:
+            self._view_lock.release()
+
+    def _warm_up(self, model: Recommender) -> None:
+        """Score once before serving: first calls pay for lazy allocations and page-ins."""
+        started = time.perf_counter()
+        self.scorer.score_many(model, [Query.of([]), Query.of([1])])
+        _log.info("warmed up the model in %.2fs", time.perf_counter() - started)
+
+    # -- catalog snapshot -------------------------------------------------------------------
+    def catalog(self) -> CatalogIndex:
+        """The catalog snapshot: rebuilt now after :meth:`catalog_changed`, in the background
+        when older than `catalog_ttl`."""
+        current = self._catalog
+        if current is None or self._catalog_dirty:
+            with self._catalog_lock:
+                if self._catalog is None or self._catalog_dirty:
+                    self._catalog_dirty = False
+                    self._catalog = CatalogIndex.from_store(self.store)
+                return self._catalog
+        if time.monotonic() - current.built_at > self.catalog_ttl and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh_catalog, daemon=True).start()
+        return current
+
+    def catalog_changed(self) -> None:
+        """Items were written or deleted: the next request re-reads the catalog."""
+        self._catalog_dirty = True
+
+    def _refresh_catalog(self) -> None:
+        try:
+            fresh = CatalogIndex.from_store(self.store)
+            with self._catalog_lock:
+                self._catalog = fresh
+        except Exception:  # a failed background refresh keeps the old snapshot
+            _log.exception("catalog refresh failed; keeping the previous snapshot")
+        finally:
+            self._refreshing = False
+
+    def matcher(self, catalog: CatalogIndex | None = None) -> TextMatcher:
+        """The search matcher for `catalog` (default: the current one), built on first use."""
+        catalog = catalog or self.catalog()
+        built = self._matcher
+        if built is not None and built[0] is catalog:
+            return built[1]
+        with self._matcher_lock:
+            built = self._matcher
+            if built is None or built[0] is not catalog:
+                built = (catalog, self.matcher_factory(catalog))
+                self._matcher = built
+            return built[1]
 
     # -- recommendations ----------------------------------------------------------------------
     def history(self, user_id: str, limit: int = 200) -> list[str]:
         """The shopper's latest item ids (positive events), oldest first."""
-        events = self.store.user_events(user_id, kinds=POSITIVE_KINDS, limit=limit)
-        return [e.item_id for e in events if e.item_id is not None]
+        return [item for item, _ in recent_items(self.store, user_id, limit)]
+
+    def purchased(self, user_id: str) -> set[str]:
+        """Ids of the items the shopper bought."""
+        return purchased_items(self.store, user_id)
 
     def recommend(
-        self, user_id: str, k: int = 10, *, exclude_purchased: bool = True
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude_purchased: bool = True,
+        filters: Filters | None = None,
+        diversity: Diversity | None = None,
     ) -> list[Recommendation]:
         """Top-k available items for a shopper; unknown shoppers get the cold-start ranking."""
-        model = self.model()
-        vocab = model.items_
-        assert vocab is not None
-        history = vocab.encode(self.history(user_id), skip_unknown=True)
-        exclude: set[int] = set()
-        if exclude_purchased:
-            bought = self.store.user_events(user_id, kinds=[EventKind.PURCHASE])
-            exclude = set(vocab.encode([e.item_id for e in bought if e.item_id], skip_unknown=True))
-        scores = model.score(Query(history))
-        wanted = min(len(scores) - 1, k * 4 + len(exclude))
-        ranked = top_k(scores, wanted, np.asarray(sorted(exclude), dtype=np.int64))
-        out: list[Recommendation] = []
-        for s in ranked:
-            try:
-                item = self.store.get_item(vocab.decode([s.item])[0])
-            except NotFoundError:
-                continue
-            if not item.available:
-                continue
-            reason = (
-                f"based on your {history.size} most recent interactions"
-                if history.size
-                else "trending in the store (no history yet)"
-            )
-            out.append(Recommendation(item, s.score, reason))
-            if len(out) == k:
-                break
-        return out
+        return self.recommend_user(
+            user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
+        ).items
+
+    def cold_scores(self) -> np.ndarray:
+        """The active model's scores for an empty history."""
+        return self.scorer.score(self.model(), Query.of([]))
 
 
 def available_models() -> list[str]:
     """Names of the registered models."""
-    return sorted(MODELS)
+    return sorted(REGISTRY)

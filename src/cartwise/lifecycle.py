@@ -17,7 +17,7 @@ from typing import Any
 
 from cartwise.errors import NotFoundError
 from cartwise.models.base import Recommender, read_meta
-from cartwise.models.registry import model_class
+from cartwise.models.registry import load as load_model
 
 ACTIVE_FILE = "ACTIVE"
 
@@ -68,8 +68,7 @@ class Versions:
 
     def load(self, version: str) -> Recommender:
         """Load a version with the class its config.json names."""
-        path = self.root / version
-        return model_class(read_meta(path)["model"]).load(path)
+        return load_model(self.root / version)
 
     def info(self, version: str) -> dict[str, Any]:
         """The version's metrics.json (training facts and offline metrics)."""

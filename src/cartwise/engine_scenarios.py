@@ -1,0 +1,334 @@
+"""The Engine's recommendation scenarios: for a shopper, for an anonymous session, similar
+items, bought together, search and sponsored ranking.
+
+Mixed into :class:`cartwise.engine.Engine`, which provides the store, the active model view
+(model + catalog snapshot), the search matcher and the purchased-items lookup. Every scenario
+reads what it needs from the store at request time and checks the final items on fresh rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cartwise.data.schema import POSITIVE_KINDS, EventKind, Item
+from cartwise.data.store import Store
+from cartwise.errors import InputError, ModelError, NotFoundError
+from cartwise.models.base import Query, Recommender
+from cartwise.ranking.ads import engagement_probabilities, rank_candidates, relevance_of
+from cartwise.ranking.catalog import CatalogIndex, fetch_items
+from cartwise.ranking.complements import co_purchases
+from cartwise.ranking.diversity import Diversity, HasItemVectors
+from cartwise.ranking.filters import Filters, catalog_mask, rejection
+from cartwise.ranking.history import recent_items
+from cartwise.ranking.pipeline import pick
+from cartwise.ranking.reasons import (
+    COLD_START,
+    POPULAR,
+    Touch,
+    evidence_queries,
+    reasons_from_scores,
+    recent_touches,
+)
+from cartwise.ranking.scorer import Scorer
+from cartwise.ranking.served import AdChoice, AdRanking, ModelView, Recommendation, Served
+from cartwise.search import Blender, TextMatcher, tokens
+
+#: Most recent positive events read per request: the history the models see.
+HISTORY_LIMIT = 200
+_POSITIVE = {k.value for k in POSITIVE_KINDS}
+_SIMILAR_POOL = 500
+
+
+def item_vectors(model: Recommender) -> np.ndarray | None:
+    """The model's item vectors when it exposes them (used by MMR), else None."""
+    return model.item_vectors() if isinstance(model, HasItemVectors) else None
+
+
+class Scenarios:
+    """Recommendation scenarios over the attributes and methods the Engine provides."""
+
+    if TYPE_CHECKING:
+        store: Store
+        blender: Blender
+        scorer: Scorer
+
+        def view(self) -> ModelView: ...
+        def catalog(self) -> CatalogIndex: ...
+        def matcher(self, catalog: CatalogIndex | None = None) -> TextMatcher: ...
+        def purchased(self, user_id: str) -> set[str]: ...
+        def active_version(self) -> str | None: ...
+
+    # -- histories ----------------------------------------------------------------------------
+    def touches(self, view: ModelView, user_id: str) -> list[Touch]:
+        """The shopper's latest positive events the model knows, oldest first."""
+        return _touches(view, recent_items(self.store, user_id, HISTORY_LIMIT))
+
+    # -- personalised lists -------------------------------------------------------------------
+    def recommend_user(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude_purchased: bool = True,
+        filters: Filters | None = None,
+        diversity: Diversity | None = None,
+    ) -> Served:
+        """Top-k for a shopper from their latest events; unknown shoppers get cold start."""
+        view = self.view()
+        exclude = self.purchased(user_id) if exclude_purchased else set()
+        touches = self.touches(view, user_id)
+        filters = filters or Filters()
+        return _personal(self.store, self.scorer, view, touches, k, filters, diversity, exclude)
+
+    def recommend_session(
+        self,
+        events: Sequence[tuple[str, str]],
+        k: int = 10,
+        *,
+        exclude_purchased: bool = True,
+        filters: Filters | None = None,
+        diversity: Diversity | None = None,
+    ) -> Served:
+        """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
+        view = self.view()
+        _require_items(self.store, [item for item, _ in events])
+        positive = [(item, kind) for item, kind in events if kind in _POSITIVE]
+        bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
+        exclude = bought if exclude_purchased else set()
+        touches = _touches(view, positive[-HISTORY_LIMIT:])
+        filters = filters or Filters()
+        return _personal(self.store, self.scorer, view, touches, k, filters, diversity, exclude)
+
+    # -- item pages ---------------------------------------------------------------------------
+    def similar(self, item_id: str, k: int = 10, *, filters: Filters | None = None) -> Served:
+        """Items like `item_id` (NotFoundError when it is not in the catalog)."""
+        anchor = self.store.get_item(item_id)
+        view = self.view()
+        filters = filters or Filters()
+        idx = view.index(item_id)
+        title = anchor.title or anchor.id
+        scores = np.full(len(view.rows), -np.inf)
+        if idx is None:  # new item: popular items of its own leaf category
+            leaf = anchor.category[-1] if anchor.category else None
+            filters = Filters(leaf, filters.min_price, filters.max_price, filters.item_type)
+            scores = self.scorer.score(view.model, Query.of([])).astype(np.float64)
+            reason = f"popular in {leaf}" if leaf else POPULAR
+            reasons: list[str] | None = None
+        else:
+            try:
+                pool = min(_SIMILAR_POOL, view.model.n_items)
+                model, anchor_idx = view.model, idx
+                for s in self.scorer.call(lambda: model.similar_items(anchor_idx, k=pool)):
+                    scores[s.item] = s.score
+                reason, reasons = f"similar to '{title}'", None
+            except ModelError:  # no item-to-item notion: score the item as a one-item history
+                scores = self.scorer.score(view.model, Query.of([idx])).astype(np.float64)
+                scores[idx] = -np.inf
+                reason, reasons = "", []
+        scores[~view.vocab_mask(filters)] = -np.inf
+        picks = pick(self.store, scores, view.decode, k, filters)
+        if reasons is not None and idx is not None:
+            touch = [Touch(idx, "view", title)]
+            rows = self.scorer.score_many(view.model, evidence_queries(touch))
+            evidence = reasons_from_scores(rows, touch, [p.index for p in picks])
+            reasons = [
+                POPULAR if r == POPULAR else f"shoppers who liked '{title}' also liked this"
+                for r in evidence
+            ]
+        out = [
+            Recommendation(p.item, p.score, reasons[n] if reasons else reason)
+            for n, p in enumerate(picks)
+        ]
+        return Served(view.version, out)
+
+    def complements(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        window_days: float = 30.0,
+        min_support: int = 2,
+        filters: Filters | None = None,
+    ) -> Served:
+        """Items bought together with `item_id`, by lift (no model needed)."""
+        anchor = self.store.get_item(item_id)
+        found = co_purchases(
+            self.store,
+            item_id,
+            window_days=window_days,
+            min_support=min_support,
+            limit=max(200, 10 * k),
+        )
+        fresh = fetch_items(self.store, [c.item_id for c in found])
+        out: list[Recommendation] = []
+        for c in found:
+            item = fresh.get(c.item_id)
+            if item is None or rejection(item, filters or Filters()) is not None:
+                continue
+            reason = (
+                f"{c.together} of {c.anchor_buyers} shoppers who bought "
+                f"'{anchor.title or anchor.id}' bought this within {window_days:g} days "
+                f"(lift {c.lift:.1f})"
+            )
+            details = {"together": c.together, "lift": c.lift, "item_buyers": c.item_buyers}
+            out.append(Recommendation(item, c.lift, reason, details))
+            if len(out) == k:
+                break
+        return Served(self.active_version(), out)
+
+    # -- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        user_id: str | None = None,
+        personalization: float = 0.3,
+        filters: Filters | None = None,
+    ) -> Served:
+        """Catalog items matching `query`, blended with the shopper's model scores if known."""
+        if not tokens(query):
+            raise InputError(f"query '{query}' has no words to search for", field="query")
+        filters = filters or Filters()
+        view = _view_or_none(self) if user_id and personalization > 0 else None
+        catalog = view.catalog if view is not None else self.catalog()
+        matcher = self.matcher(catalog)
+        relevance = matcher.relevance(query)
+        relevance[~catalog_mask(catalog, filters)] = 0.0
+        personal = None
+        if view is not None and user_id:
+            touches = self.touches(view, user_id)
+            if touches:
+                scores = self.scorer.score(view.model, Query.of([t.index for t in touches]))
+                personal = np.full(catalog.size, -np.inf)
+                known = view.rows >= 0
+                personal[view.rows[known]] = scores[known]
+        final = self.blender(relevance, personal, personalization)
+        picks = pick(self.store, final, lambda rows: [catalog.ids[r] for r in rows], k, filters)
+        suffix = "; ranked for you from your history" if personal is not None else ""
+        out = [
+            Recommendation(
+                p.item,
+                p.score,
+                matcher.explain(query, p.index) + suffix,
+                {"relevance": float(relevance[p.index])},
+            )
+            for p in picks
+        ]
+        return Served(view.version if personal is not None and view else None, out)
+
+    # -- sponsored ----------------------------------------------------------------------------
+    def rank_ads(
+        self,
+        user_id: str,
+        candidates: Sequence[tuple[str, float]],
+        k: int = 3,
+        *,
+        relevance_floor: float = 0.5,
+        temperature: float = 1.0,
+    ) -> AdRanking:
+        """Rank sponsored (item_id, bid) candidates for a shopper by engagement × bid."""
+        ids = [c[0] for c in candidates]
+        if len(set(ids)) != len(ids):
+            raise InputError("each candidate item may appear once", field="candidates")
+        fresh = _require_items(self.store, ids)
+        view = self.view()
+        touches = self.touches(view, user_id)
+        history = Query.of([t.index for t in touches])
+        scores = self.scorer.score(view.model, history).astype(np.float64)
+        scores[~view.vocab_mask(Filters())] = -np.inf
+        idxs = [view.index(i) or -1 for i in ids]
+        probs = engagement_probabilities(scores, temperature)
+        cand_probs = np.array([probs[i] if i >= 0 else 0.0 for i in idxs])
+        relevance = relevance_of(scores, idxs)
+        bids = [float(c[1]) for c in candidates]
+        gone = {i for i in ids if not fresh[i].available}
+        eligible, below = rank_candidates(cand_probs, relevance, bids, relevance_floor, ids)
+        rejected = [(i, "unavailable") for i in ids if i in gone]
+        rejected += [
+            (ids[a.index], f"relevance {a.relevance:.2f} is below the floor {relevance_floor:g}")
+            for a in below
+            if ids[a.index] not in gone
+        ]
+        ranked = [
+            AdChoice(
+                fresh[ids[a.index]], bids[a.index], a.probability, a.relevance, a.expected_value
+            )
+            for a in eligible
+            if ids[a.index] not in gone
+        ][:k]
+        return AdRanking(view.version, ranked, rejected)
+
+
+def _touches(view: ModelView, pairs: Sequence[tuple[str, str]]) -> list[Touch]:
+    titles = view.catalog.fields["title"]
+    out = []
+    for item_id, kind in pairs:
+        idx = view.index(item_id)
+        if idx is None:
+            continue
+        row = int(view.rows[idx])
+        out.append(Touch(idx, kind, (titles[row] if row >= 0 else "") or item_id))
+    return out
+
+
+def _personal(
+    store: Store,
+    scorer: Scorer,
+    view: ModelView,
+    touches: list[Touch],
+    k: int,
+    filters: Filters,
+    diversity: Diversity | None,
+    exclude: set[str],
+) -> Served:
+    model = view.model
+    if touches:  # one scoring pass: the history, the evidence for reasons, the empty history
+        recent = recent_touches(touches)
+        queries = [Query.of([t.index for t in touches]), *evidence_queries(recent)]
+        rows = scorer.score_many(model, queries)
+        scores = _with_popularity_ties(rows[0], rows[-1])
+    else:
+        scores = scorer.score(model, Query.of([])).astype(np.float64)
+    scores[~view.vocab_mask(filters)] = -np.inf
+    for item_id in exclude:
+        idx = view.index(item_id)
+        if idx is not None:
+            scores[idx] = -np.inf
+    picks = pick(store, scores, view.decode, k, filters, diversity, item_vectors(model))
+    chosen = [p.index for p in picks]
+    reasons = reasons_from_scores(rows[1:], recent, chosen) if touches else [COLD_START] * k
+    items = [Recommendation(p.item, p.score, r) for p, r in zip(picks, reasons, strict=False)]
+    return Served(view.version, items)
+
+
+def _with_popularity_ties(scores: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    """`scores`, where items scored alike are ordered by their cold-start score (e.g. the many
+    items ItemKNN scores 0): a nudge of at most 1e-6 of the score range."""
+    out = scores.astype(np.float64)
+    finite = np.isfinite(out) & np.isfinite(cold)
+    if finite.any():
+        span = float(np.ptp(out[finite])) or 1.0
+        c = cold[finite].astype(np.float64)
+        c_span = float(np.ptp(c)) or 1.0
+        out[finite] += 1e-6 * span * (c - c.min()) / c_span
+    return out
+
+
+def _require_items(store: Store, ids: Sequence[str]) -> dict[str, Item]:
+    fresh = fetch_items(store, ids)
+    missing = [i for i in dict.fromkeys(ids) if i not in fresh]
+    if missing:
+        shown = ", ".join(f"'{m}'" for m in missing[:5])
+        raise NotFoundError(f"unknown item {shown}; add it with PUT /items first")
+    return fresh
+
+
+def _view_or_none(scenarios: Scenarios) -> ModelView | None:
+    try:
+        return scenarios.view()
+    except ModelError:
+        return None

@@ -1,0 +1,99 @@
+"""Short, factual reasons for recommendations, from evidence the system computed.
+
+For a personalised list the evidence is attribution by single-item histories: each of the
+shopper's most recent items is scored alone, and a recommended item is credited to the history
+item that gives it the highest score. When no history item changes its score (a popularity model,
+or a shopper with no history) the reason says it is popular instead. Nothing is invented: every
+title quoted comes from the catalog, every verb from the shopper's own event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cartwise.data.schema import EventKind
+from cartwise.models.base import Query, Recommender
+
+#: How many of the most recent distinct history items are tried as explanations.
+RECENT_FOR_REASONS = 5
+
+_VERBS: dict[str, str] = {
+    EventKind.VIEW.value: "viewed",
+    EventKind.CLICK.value: "clicked",
+    EventKind.ADD_TO_CART.value: "added to your cart",
+    EventKind.PURCHASE.value: "bought",
+    EventKind.RATING.value: "rated",
+}
+
+COLD_START = "popular in the store (no history yet)"
+POPULAR = "popular with shoppers right now"
+FILLER = "more from the catalog"
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One history event usable as evidence: model index, event kind and item title."""
+
+    index: int
+    kind: str
+    title: str
+
+
+def because(touch: Touch) -> str:
+    """'because you viewed "Trail Runner 2"'."""
+    verb = _VERBS.get(touch.kind, "interacted with")
+    return f"because you {verb} '{touch.title}'"
+
+
+def recent_touches(history: Sequence[Touch]) -> list[Touch]:
+    """The most recent distinct history items tried as explanations, latest first."""
+    recent: dict[int, Touch] = {}
+    for touch in reversed(history):
+        if touch.index not in recent:
+            recent[touch.index] = touch
+        if len(recent) == RECENT_FOR_REASONS:
+            break
+    return list(recent.values())
+
+
+def evidence_queries(touches: Sequence[Touch]) -> list[Query]:
+    """What :func:`reasons_from_scores` needs scored: each touch alone, then no history."""
+    return [Query.of([t.index]) for t in touches] + [Query.of([])]
+
+
+def attribute(model: Recommender, history: Sequence[Touch], chosen: Sequence[int]) -> list[str]:
+    """One reason per chosen model index (see the module docstring)."""
+    if not history:
+        return [COLD_START] * len(chosen)
+    touches = recent_touches(history)
+    return reasons_from_scores(model.score_many(evidence_queries(touches)), touches, chosen)
+
+
+def reasons_from_scores(
+    rows: np.ndarray, touches: Sequence[Touch], chosen: Sequence[int]
+) -> list[str]:
+    """Reasons from the scores of :func:`evidence_queries` (one row per touch, then empty)."""
+    floors = np.array([r[np.isfinite(r)].min(initial=np.inf) for r in rows])
+    return [_reason(rows[:, j].astype(np.float64), floors, touches) for j in chosen]
+
+
+def _reason(col: np.ndarray, floors: np.ndarray, touches: Sequence[Touch]) -> str:
+    """Credit the history item scoring `j` highest, if any history item moved its score.
+
+    `col` holds j's score under each single-item history, then under the empty history;
+    `floors` is each row's lowest score (what "no evidence at all" scores).
+    """
+    if not np.isfinite(col).all():
+        return FILLER
+    tol = 1e-6 * max(1.0, float(np.abs(col).max()))
+    alone, base = col[:-1], col[-1]
+    popular = POPULAR if base > floors[-1] + tol else FILLER
+    if col.max() - col.min() <= tol:
+        return popular  # identical with or without any history item: history plays no part
+    best = int(np.argmax(alone))
+    if alone.max() - alone.min() > tol or alone[best] > floors[best] + tol:
+        return because(touches[best])
+    return popular

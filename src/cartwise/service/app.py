@@ -1,0 +1,95 @@
+"""The FastAPI application: :func:`create_app` builds everything from an Engine and Settings.
+
+No module-level state: two apps over two stores can live in one process. For ``uvicorn
+--factory`` use :func:`app_from_env`, which reads the settings from the environment.
+
+Security: with ``api_keys`` configured every route but ``/health``, ``/ready`` and the dashboard's
+static files needs a key with the route's scope. With no keys the service answers loopback
+clients only (see :mod:`cartwise.service.auth`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from cartwise import __version__
+from cartwise.config import Settings, get_settings
+from cartwise.data.store import Store
+from cartwise.engine import Engine
+from cartwise.service.auth import KeyRing
+from cartwise.service.errors import install_error_handlers
+from cartwise.service.feedback_table import ensure_tables
+from cartwise.service.http import BodyLimitMiddleware
+from cartwise.service.metrics import Metrics, MetricsMiddleware
+from cartwise.service.routes import admin, catalog, events, feedback, recommend, search
+
+_log = logging.getLogger(__name__)
+
+DASHBOARD = Path(__file__).resolve().parent / "dashboard"
+
+DESCRIPTION = """\
+Recommendations for an online store: catalog, shoppers and events in; personalised lists,
+similar items, bought-together, search and sponsored ranking out. Every answer has a
+`recommendation_id` to send feedback (impressions, clicks, purchases) against.
+
+Send the API key in the `X-API-Key` header (or `Authorization: Bearer`); keys and their scopes
+(`read`, `write`, `admin`; admin implies the others) come from `CARTWISE_API_KEYS`. With no keys
+configured the service is open but answers the local machine (loopback) only. `/health`, `/ready`
+and the dashboard need no key. Errors are `{"error": {"type", "message", "fields"}}`.
+"""
+
+
+def create_app(engine: Engine, settings: Settings) -> FastAPI:
+    """The HTTP service around `engine`, configured by `settings`."""
+    ensure_tables(engine.store)
+    app = FastAPI(
+        title="Cartwise",
+        version=__version__,
+        description=DESCRIPTION,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.keys = KeyRing(settings.api_keys)
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    for module_router in (
+        admin.public,
+        admin.reader,
+        admin.admin,
+        catalog.reader,
+        catalog.writer,
+        catalog.admin,
+        events.writer,
+        recommend.reader,
+        search.reader,
+        feedback.writer,
+        feedback.reader,
+    ):
+        app.include_router(module_router)
+    app.mount("/dashboard", StaticFiles(directory=DASHBOARD), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(DASHBOARD / "index.html")
+
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if app.state.keys.open:
+        _log.warning("no API keys configured: only loopback clients are answered")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """An app over the store and model folder named by the environment (``CARTWISE_*``)."""
+    settings = get_settings()
+    engine = Engine(
+        Store.open(settings.store_url),
+        settings.model_dir,
+        catalog_ttl=settings.catalog_refresh_seconds,
+    )
+    return create_app(engine, settings)

@@ -1,0 +1,137 @@
+"""Logging served recommendations and storing the feedback on them; online metrics.
+
+Every answer the service gives gets a ``recommendation_id`` and a row in ``served``; feedback
+(impression, click, purchase) names that id and one of the items shown, so click-through rates
+per model version are a join away (:func:`online_metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+
+from cartwise.data.store import Store, to_epoch
+from cartwise.service.errors import BatchError
+from cartwise.service.feedback_table import feedback, served
+
+_log = logging.getLogger(__name__)
+
+FEEDBACK_KINDS = ("impression", "click", "purchase")
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One feedback event as received (validated against the served log before storing)."""
+
+    recommendation_id: str
+    item_id: str
+    kind: str
+    timestamp: datetime | None = None
+
+
+def log_served(
+    store: Store,
+    scenario: str,
+    user_id: str | None,
+    model_version: str | None,
+    item_ids: Sequence[str],
+) -> str:
+    """Record an answer; returns its new recommendation id."""
+    rec_id = uuid.uuid4().hex
+    row = {
+        "recommendation_id": rec_id,
+        "user_id": user_id,
+        "scenario": scenario,
+        "model_version": model_version,
+        "items": list(item_ids),
+        "ts": time.time(),
+    }
+    with store.engine.begin() as conn:
+        conn.execute(insert(served), [row])
+    return rec_id
+
+
+def record_feedback(store: Store, records: Sequence[FeedbackRecord]) -> int:
+    """Store feedback, all or nothing; every bad record is named (index and field)."""
+    ids = list({r.recommendation_id for r in records})
+    with store.engine.begin() as conn:
+        shown = {
+            rid: (user, set(items))
+            for rid, user, items in conn.execute(
+                select(served.c.recommendation_id, served.c.user_id, served.c["items"]).where(
+                    served.c.recommendation_id.in_(ids)
+                )
+            )
+        }
+        problems = _problems(records, shown)
+        if problems:
+            raise BatchError(
+                "feedback",
+                problems,
+                "feedback must name a recommendation_id returned by this service and one of the "
+                "items it listed",
+            )
+        now = time.time()
+        rows = [
+            {
+                "recommendation_id": r.recommendation_id,
+                "user_id": shown[r.recommendation_id][0],
+                "item_id": r.item_id,
+                "kind": r.kind,
+                "ts": to_epoch(r.timestamp) if r.timestamp is not None else now,
+            }
+            for r in records
+        ]
+        conn.execute(insert(feedback), rows)
+    return len(rows)
+
+
+def _problems(
+    records: Sequence[FeedbackRecord], shown: dict[str, tuple[str | None, set[str]]]
+) -> list[tuple[int, str, str]]:
+    out = []
+    for n, r in enumerate(records):
+        if r.recommendation_id not in shown:
+            out.append((n, "recommendation_id", f"unknown recommendation '{r.recommendation_id}'"))
+        elif r.item_id not in shown[r.recommendation_id][1]:
+            out.append((n, "item_id", f"item '{r.item_id}' was not in {r.recommendation_id}"))
+    return out
+
+
+def online_metrics(store: Store) -> list[dict[str, object]]:
+    """Per model version and scenario: answers served, impressions, clicks, purchases, CTR."""
+    s, f = served.c, feedback.c
+    with store.engine.connect() as conn:
+        counts = conn.execute(
+            select(s.model_version, s.scenario, func.count()).group_by(s.model_version, s.scenario)
+        ).all()
+        kinds = conn.execute(
+            select(s.model_version, s.scenario, f.kind, func.count())
+            .select_from(feedback.join(served, f.recommendation_id == s.recommendation_id))
+            .group_by(s.model_version, s.scenario, f.kind)
+        ).all()
+    by_key: dict[tuple[str | None, str], dict[str, int]] = {}
+    for version, scenario, kind, n in kinds:
+        by_key.setdefault((version, scenario), {})[kind] = int(n)
+    rows: list[dict[str, object]] = []
+    for version, scenario, n in sorted(counts, key=lambda r: (str(r[0]), r[1])):
+        got = by_key.get((version, scenario), {})
+        shown, clicks = got.get("impression", 0), got.get("click", 0)
+        rows.append(
+            {
+                "model_version": version,
+                "scenario": scenario,
+                "served": int(n),
+                "impressions": shown,
+                "clicks": clicks,
+                "purchases": got.get("purchase", 0),
+                "ctr": clicks / shown if shown else None,
+            }
+        )
+    return rows

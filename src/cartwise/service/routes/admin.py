@@ -1,0 +1,66 @@
+"""Health, readiness, Prometheus metrics, store and model status, model activation."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from cartwise.errors import NotFoundError
+from cartwise.service.routes.common import ERRORS, EngineDep, router
+from cartwise.service.schemas import ActivatedOut, HealthOut, ModelsOut, ReadyOut, StatsOut
+
+public = router(None, "status")
+reader = router("read", "status")
+admin = router("admin", "models")
+
+
+@public.get("/health", response_model=HealthOut)
+async def health() -> HealthOut:
+    """Liveness: the process answers."""
+    return HealthOut(status="ok")
+
+
+@public.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
+def ready(engine: EngineDep) -> ReadyOut | JSONResponse:
+    """Readiness: 200 when the active model is loaded, else 503."""
+    ok = engine.ready()
+    body = ReadyOut(ready=ok, model_version=engine.active_version() if ok else None)
+    return body if ok else JSONResponse(body.model_dump(), status_code=503)
+
+
+_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
+@reader.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    # errors are JSON even though this route answers text
+    responses={code: {**doc, "content": _JSON_ERROR} for code, doc in ERRORS.items()},
+)
+def metrics(request: Request, engine: EngineDep) -> PlainTextResponse:
+    """Request counts and latency histograms per route, and the model version (Prometheus)."""
+    text = request.app.state.metrics.render(engine.active_version(), engine.ready())
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+@reader.get("/stats", response_model=StatsOut)
+def stats(engine: EngineDep) -> StatsOut:
+    """Store counts, the active model version and its offline metrics (metrics.json)."""
+    version = engine.active_version()
+    info = engine.versions.info(version) if version else {}
+    return StatsOut(store=engine.store.stats(), model_version=version, model_info=info)
+
+
+@reader.get("/models", response_model=ModelsOut)
+def models(engine: EngineDep) -> ModelsOut:
+    """Saved model versions, oldest first, and the active one."""
+    return ModelsOut(versions=engine.versions.list(), active=engine.active_version())
+
+
+@admin.post("/models/{version}/activate", response_model=ActivatedOut)
+def activate(version: str, engine: EngineDep) -> ActivatedOut:
+    """Serve another saved version; requests in flight finish on the previous one."""
+    if version not in engine.versions.list():
+        raise NotFoundError(f"model version '{version}' is not saved; GET /models lists them")
+    engine.versions.activate(version)
+    return ActivatedOut(active=version)

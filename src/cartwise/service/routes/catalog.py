@@ -1,0 +1,113 @@
+"""Catalog and shoppers: batch upserts, reads, deletes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import Query
+from sqlalchemy import func, select
+
+from cartwise.data import tables as t
+from cartwise.data.schema import Item, User
+from cartwise.data.store import from_epoch
+from cartwise.ranking.catalog import fetch_items
+from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.schemas import (
+    DeletedItemOut,
+    DeletedOut,
+    EventList,
+    ItemsIn,
+    ItemsOut,
+    UpsertOut,
+    UsersIn,
+    UsersOut,
+)
+
+reader = router("read", "catalog")
+writer = router("write", "catalog")
+admin = router("admin", "catalog")
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+@writer.put("/items", response_model=UpsertOut)
+def put_items(body: ItemsIn, engine: EngineDep) -> UpsertOut:
+    """Insert or replace items (by id), all in one transaction."""
+    n = engine.store.upsert_items(body.items)
+    engine.catalog_changed()
+    return UpsertOut(upserted=n)
+
+
+@reader.get("/items", response_model=ItemsOut)
+def list_items(
+    engine: EngineDep,
+    category: Annotated[str | None, Query(max_length=256, description="any level")] = None,
+    type: Annotated[str | None, Query(max_length=64, description="attributes.type")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ItemsOut:
+    """A page of the catalog ordered by id (unavailable items included)."""
+    catalog = engine.catalog()
+    rows = np.arange(catalog.size)
+    if category is not None:
+        rows = catalog.categories.get(category.strip().lower(), np.zeros(0, dtype=np.int64))
+    if type is not None:
+        rows = rows[catalog.types[rows] == type.strip().lower()]
+    ids = [catalog.ids[r] for r in rows[offset : offset + limit]]
+    fresh = fetch_items(engine.store, ids)
+    return ItemsOut(items=[fresh[i] for i in ids if i in fresh], total=len(rows))
+
+
+@reader.get("/items/{item_id}", response_model=Item)
+def get_item(item_id: str, engine: EngineDep) -> Item:
+    """One item (404 when it is not in the catalog)."""
+    return engine.store.get_item(item_id)
+
+
+@writer.delete("/items/{item_id}", response_model=DeletedItemOut)
+def delete_item(item_id: str, engine: EngineDep) -> DeletedItemOut:
+    """Remove an item from the catalog; its events stay as history."""
+    engine.store.delete_item(item_id)
+    engine.catalog_changed()
+    return DeletedItemOut(item_id=item_id)
+
+
+@writer.put("/users", response_model=UpsertOut)
+def put_users(body: UsersIn, engine: EngineDep) -> UpsertOut:
+    """Insert or replace shoppers (by id), all in one transaction."""
+    return UpsertOut(upserted=engine.store.upsert_users(body.users))
+
+
+@reader.get("/users", response_model=UsersOut)
+def list_users(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> UsersOut:
+    """A page of shoppers ordered by id."""
+    u = t.users.c
+    with engine.store.engine.connect() as conn:
+        rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
+        total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
+    users = [
+        User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at)) for r in rows
+    ]
+    return UsersOut(users=users, total=total)
+
+
+@reader.get("/users/{user_id}", response_model=User)
+def get_user(user_id: str, engine: EngineDep) -> User:
+    """One shopper (404 when unknown)."""
+    return engine.store.get_user(user_id)
+
+
+@reader.get("/users/{user_id}/events", response_model=EventList)
+def user_events(
+    user_id: str, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+) -> EventList:
+    """The shopper's most recent events, oldest first (empty for an unknown shopper)."""
+    return EventList(events=engine.store.user_events(user_id, limit=limit))
+
+
+@admin.delete("/users/{user_id}", response_model=DeletedOut)
+def delete_user(user_id: str, engine: EngineDep) -> DeletedOut:
+    """Forget a shopper: their record, events, served recommendations and feedback."""
+    return DeletedOut(user_id=user_id, removed=engine.store.delete_user(user_id))

@@ -1,0 +1,107 @@
+"""Pieces the route modules share: the engine from app state, filter parameters, answers."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from cartwise.config import Settings
+from cartwise.engine import Engine
+from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.filters import Filters
+from cartwise.ranking.served import Served
+from cartwise.service.auth import Scope, require
+from cartwise.service.feedback import log_served
+from cartwise.service.http import StrictJSONRoute
+from cartwise.service.schemas import ErrorOut, RecommendationsOut, Recommended
+
+#: Documented error answers of every route.
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (401, "missing or unknown API key"),
+        (403, "the key lacks the scope, or a remote client with no keys configured"),
+        (404, "unknown item or user"),
+        (413, "request body too large"),
+        (422, "invalid request; every bad field is listed"),
+        (503, "no model is trained yet, or the store is unavailable"),
+    )
+}
+
+
+def router(scope: Scope | None, tag: str) -> APIRouter:
+    """A router whose routes need `scope` (None: open) and parse JSON strictly."""
+    deps = [Depends(require(scope))] if scope else []
+    return APIRouter(route_class=StrictJSONRoute, dependencies=deps, tags=[tag], responses=ERRORS)
+
+
+def engine_of(request: Request) -> Engine:
+    """The app's engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def settings_of(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+EngineDep = Annotated[Engine, Depends(engine_of)]
+K = Annotated[int, Query(ge=1, le=100, description="how many items")]
+
+
+def filter_params(
+    category: Annotated[str | None, Query(max_length=256, description="any level")] = None,
+    min_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    type: Annotated[str | None, Query(max_length=64, description="attributes.type")] = None,
+) -> Filters:
+    """Business-rule filters from query parameters."""
+    return Filters(category, min_price, max_price, type)
+
+
+def diversity_params(
+    diversity: Literal["none", "mmr", "category_cap"] = "none",
+    mmr_lambda: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.7,
+    max_per_category: Annotated[int, Query(ge=1, le=100)] = 2,
+) -> Diversity:
+    """Diversity settings from query parameters."""
+    return Diversity(diversity, mmr_lambda, max_per_category)
+
+
+FiltersDep = Annotated[Filters, Depends(filter_params)]
+DiversityDep = Annotated[Diversity, Depends(diversity_params)]
+
+
+def finite(value: float) -> float:
+    """JSON has no infinities: clamp them (and NaN becomes 0)."""
+    if math.isnan(value):
+        return 0.0
+    return value if math.isfinite(value) else math.copysign(1e308, value)
+
+
+def answer(
+    engine: Engine, scenario: str, user_id: str | None, served: Served
+) -> RecommendationsOut:
+    """Log `served` (for feedback) and turn it into the response body."""
+    ids = [r.item.id for r in served.items]
+    rec_id = log_served(engine.store, scenario, user_id, served.version, ids)
+    return RecommendationsOut(
+        recommendation_id=rec_id,
+        scenario=scenario,
+        model_version=served.version,
+        user_id=user_id,
+        items=[
+            Recommended(
+                item_id=r.item.id,
+                score=finite(r.score),
+                reason=r.reason,
+                item=r.item,
+                details={k: finite(float(v)) for k, v in r.details.items()},
+            )
+            for r in served.items
+        ],
+    )

@@ -1,0 +1,27 @@
+"""Events: idempotent batch appends, all or nothing."""
+
+from __future__ import annotations
+
+from cartwise.ranking.catalog import fetch_items
+from cartwise.service.errors import BatchError
+from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.schemas import EventsIn, EventsOut
+
+writer = router("write", "events")
+
+
+@writer.post("/events", response_model=EventsOut)
+def post_events(body: EventsIn, engine: EngineDep) -> EventsOut:
+    """Append events. A repeated ``event_id`` is skipped (safe retries); if any row is bad,
+    nothing is stored and every bad row is listed with its index and field."""
+    named = [e.item_id for e in body.events if e.item_id is not None]
+    known = fetch_items(engine.store, named).keys()
+    problems = [
+        (n, "item_id", f"unknown item '{e.item_id}'")
+        for n, e in enumerate(body.events)
+        if e.item_id is not None and e.item_id not in known
+    ]
+    if problems:
+        raise BatchError("events", problems, "add the items with PUT /items first")
+    result = engine.store.append_events(body.events)
+    return EventsOut(inserted=result.inserted, duplicates=result.duplicates)

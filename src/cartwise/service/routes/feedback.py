@@ -1,0 +1,25 @@
+"""Feedback on served answers, and the online metrics it yields."""
+
+from __future__ import annotations
+
+from cartwise.service.feedback import FeedbackRecord, online_metrics, record_feedback
+from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.schemas import FeedbackIn, FeedbackOut, OnlineOut, OnlineRow
+
+writer = router("write", "feedback")
+reader = router("read", "feedback")
+
+
+@writer.post("/feedback", response_model=FeedbackOut)
+def post_feedback(body: FeedbackIn, engine: EngineDep) -> FeedbackOut:
+    """Store impressions, clicks and purchases of served items, all or nothing."""
+    records = [
+        FeedbackRecord(e.recommendation_id, e.item_id, e.kind, e.timestamp) for e in body.events
+    ]
+    return FeedbackOut(stored=record_feedback(engine.store, records))
+
+
+@reader.get("/feedback/metrics", response_model=OnlineOut)
+def feedback_metrics(engine: EngineDep) -> OnlineOut:
+    """Answers served, impressions, clicks, purchases and CTR per model version and scenario."""
+    return OnlineOut(rows=[OnlineRow.model_validate(r) for r in online_metrics(engine.store)])

@@ -1,0 +1,69 @@
+"""Recommendation scenarios: for a shopper, for an anonymous session, similar items, bought
+together. Every answer carries a ``recommendation_id`` to send feedback against."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+
+from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.filters import Filters
+from cartwise.service.routes.common import DiversityDep, EngineDep, FiltersDep, K, answer, router
+from cartwise.service.schemas import RecommendationsOut, SessionIn
+
+reader = router("read", "recommendations")
+
+
+@reader.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+def for_user(
+    user_id: str,
+    engine: EngineDep,
+    filters: FiltersDep,
+    diversity: DiversityDep,
+    k: K = 10,
+    exclude_purchased: bool = True,
+) -> RecommendationsOut:
+    """Top-k for a shopper from their latest events (a shopper never seen gets the cold-start
+    ranking). Unavailable items are never returned; purchased ones are left out by default."""
+    served = engine.recommend_user(
+        user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
+    )
+    return answer(engine, "user", user_id, served)
+
+
+@reader.post("/sessions/recommendations", response_model=RecommendationsOut)
+def for_session(body: SessionIn, engine: EngineDep) -> RecommendationsOut:
+    """Top-k for an anonymous shopper from the events of the current session (not stored)."""
+    filters = Filters(body.category, body.min_price, body.max_price, body.type)
+    served = engine.recommend_session(
+        [(e.item_id, e.kind.value) for e in body.events],
+        body.k,
+        exclude_purchased=body.exclude_purchased,
+        filters=filters,
+        diversity=Diversity(body.diversity),
+    )
+    return answer(engine, "session", None, served)
+
+
+@reader.get("/items/{item_id}/similar", response_model=RecommendationsOut)
+def similar(item_id: str, engine: EngineDep, filters: FiltersDep, k: K = 10) -> RecommendationsOut:
+    """Items like this one (404 for an unknown item)."""
+    return answer(engine, "similar", None, engine.similar(item_id, k, filters=filters))
+
+
+@reader.get("/items/{item_id}/complements", response_model=RecommendationsOut)
+def complements(
+    item_id: str,
+    engine: EngineDep,
+    filters: FiltersDep,
+    k: K = 10,
+    window_days: Annotated[float, Query(gt=0, le=3650, allow_inf_nan=False)] = 30.0,
+    min_support: Annotated[int, Query(ge=1, le=1_000_000)] = 2,
+) -> RecommendationsOut:
+    """Bought together: items shoppers bought with or within `window_days` after this one,
+    ranked by lift (404 for an unknown item)."""
+    served = engine.complements(
+        item_id, k, window_days=window_days, min_support=min_support, filters=filters
+    )
+    return answer(engine, "complements", None, served)

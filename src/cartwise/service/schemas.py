@@ -1,0 +1,285 @@
+"""Request and response bodies of the HTTP API (pydantic models; they make the OpenAPI schema).
+
+Catalog records and events reuse :mod:`cartwise.data.schema` as they are; batches wrap them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from cartwise.data.schema import Event, EventKind, Item, User
+
+MAX_BATCH = 10_000
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorField(_Body):
+    """One bad input: the batch row (if any), the field, and what is wrong."""
+
+    index: int | None = None
+    field: str | None = None
+    message: str
+
+
+class ErrorDetail(_Body):
+    """What went wrong, in words that say how to fix it."""
+
+    type: str
+    message: str
+    fields: list[ErrorField] = Field(default_factory=list)
+
+
+class ErrorOut(_Body):
+    """The body of every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+# -- catalog, shoppers, events -------------------------------------------------------------------
+class ItemsIn(_Body):
+    """Items to insert or replace (by id)."""
+
+    items: list[Item] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class UsersIn(_Body):
+    """Shoppers to insert or replace (by id)."""
+
+    users: list[User] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class UpsertOut(_Body):
+    """How many records were written."""
+
+    upserted: int
+
+
+class ItemsOut(_Body):
+    """A page of the catalog."""
+
+    items: list[Item]
+    total: int
+
+
+class UsersOut(_Body):
+    """A page of shoppers."""
+
+    users: list[User]
+    total: int
+
+
+class EventsIn(_Body):
+    """Events to append; a repeated ``event_id`` is skipped, so retries are safe."""
+
+    events: list[Event] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EventsOut(_Body):
+    """Events written, and events skipped because their id was already stored."""
+
+    inserted: int
+    duplicates: int
+
+
+class EventList(_Body):
+    """A shopper's events, oldest first."""
+
+    events: list[Event]
+
+
+class DeletedOut(_Body):
+    """Rows removed per table."""
+
+    user_id: str
+    removed: dict[str, int]
+
+
+class DeletedItemOut(_Body):
+    """The item that was removed."""
+
+    item_id: str
+
+
+# -- recommendations ----------------------------------------------------------------------------
+class Recommended(_Body):
+    """One item of an answer, with its score and why it is there."""
+
+    item_id: str
+    score: float
+    reason: str
+    item: Item
+    details: dict[str, float] = Field(default_factory=dict)
+
+
+class RecommendationsOut(_Body):
+    """An answer: its id (for feedback), the model version and the items, best first."""
+
+    recommendation_id: str
+    scenario: str
+    model_version: str | None
+    user_id: str | None
+    items: list[Recommended]
+
+
+class SessionEvent(_Body):
+    """Something an anonymous shopper did in this session."""
+
+    item_id: Id
+    kind: Literal[
+        EventKind.VIEW,
+        EventKind.CLICK,
+        EventKind.ADD_TO_CART,
+        EventKind.PURCHASE,
+        EventKind.RATING,
+    ] = EventKind.VIEW
+
+
+class _Filtering(_Body):
+    category: str | None = Field(default=None, max_length=256)
+    min_price: float | None = Field(default=None, ge=0)
+    max_price: float | None = Field(default=None, ge=0)
+    type: str | None = Field(default=None, max_length=64, description="attributes.type")
+
+
+class SessionIn(_Filtering):
+    """An anonymous shopper's session events, oldest first."""
+
+    events: list[SessionEvent] = Field(min_length=1, max_length=200)
+    k: int = Field(default=10, ge=1, le=100)
+    exclude_purchased: bool = True
+    diversity: Literal["none", "mmr", "category_cap"] = "none"
+
+
+class SearchIn(_Filtering):
+    """Free-text search, personalised when a shopper is named."""
+
+    query: str = Field(min_length=1, max_length=500)
+    user_id: str | None = Field(default=None, min_length=1, max_length=256)
+    k: int = Field(default=10, ge=1, le=100)
+    personalization: float = Field(default=0.3, ge=0, le=1, description="weight of the model")
+
+
+class AdCandidate(_Body):
+    """A sponsored item and the advertiser's bid."""
+
+    item_id: Id
+    bid: float = Field(ge=0, le=1e9)
+
+
+class AdsIn(_Body):
+    """Sponsored candidates to rank for a shopper."""
+
+    user_id: Id
+    candidates: list[AdCandidate] = Field(min_length=1, max_length=500)
+    k: int = Field(default=3, ge=1, le=100)
+    relevance_floor: float = Field(default=0.5, ge=0, le=1)
+
+
+class AdOut(_Body):
+    """A ranked sponsored item."""
+
+    item_id: str
+    bid: float
+    probability: float
+    relevance: float
+    expected_value: float
+    item: Item
+
+
+class AdRejected(_Body):
+    """A candidate left out, and why."""
+
+    item_id: str
+    reason: str
+
+
+class AdsOut(_Body):
+    """Ranked sponsored items (by expected value) and the ones left out."""
+
+    recommendation_id: str
+    model_version: str
+    user_id: str
+    ranked: list[AdOut]
+    rejected: list[AdRejected]
+
+
+# -- feedback and status ------------------------------------------------------------------------
+class FeedbackEvent(_Body):
+    """An impression, click or purchase of an item from a served answer."""
+
+    recommendation_id: str = Field(min_length=1, max_length=64)
+    item_id: Id
+    kind: Literal["impression", "click", "purchase"]
+    timestamp: datetime | None = None
+
+
+class FeedbackIn(_Body):
+    """Feedback events, stored all or nothing."""
+
+    events: list[FeedbackEvent] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FeedbackOut(_Body):
+    """How many feedback events were stored."""
+
+    stored: int
+
+
+class OnlineRow(_Body):
+    """Online results of one model version in one scenario."""
+
+    model_version: str | None
+    scenario: str
+    served: int
+    impressions: int
+    clicks: int
+    purchases: int
+    ctr: float | None
+
+
+class OnlineOut(_Body):
+    """Online results per model version and scenario."""
+
+    rows: list[OnlineRow]
+
+
+class HealthOut(_Body):
+    """Liveness."""
+
+    status: Literal["ok"]
+
+
+class ReadyOut(_Body):
+    """Readiness: a model is loaded."""
+
+    ready: bool
+    model_version: str | None
+
+
+class StatsOut(_Body):
+    """Store counts, the active model and its offline metrics."""
+
+    store: dict[str, Any]
+    model_version: str | None
+    model_info: dict[str, Any]
+
+
+class ModelsOut(_Body):
+    """Saved model versions, oldest first, and the active one."""
+
+    versions: list[str]
+    active: str | None
+
+
+class ActivatedOut(_Body):
+    """The version now active."""
+
+    active: str

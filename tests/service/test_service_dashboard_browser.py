@@ -1,0 +1,101 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright) on a live server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import LiveServer, start_server
+
+from cartwise.data.demo import DemoConfig, build_demo_store
+from cartwise.data.schema import EventKind
+from cartwise.data.store import Store
+from cartwise.engine import Engine
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Store]]:
+    store = Store.open(tmp_path / "shop.db")
+    build_demo_store(store, DemoConfig(seed=3, n_items=300, n_users=200, days=30))
+    engine = Engine(store, tmp_path / "models")
+    version = engine.train("itemknn", rng=0)
+    info_path = tmp_path / "models" / version / "metrics.json"
+    info = json.loads(info_path.read_text())
+    info["test"] = {"ndcg@10": 0.1234, "hr@10": 0.2345}  # as an evaluation run would add
+    info_path.write_text(json.dumps(info))
+    server = start_server(tmp_path / "shop.db", tmp_path / "models", tmp_path)
+    yield server, store
+    server.stop()
+
+
+def test_dashboard_shows_store_model_shopper_and_search(
+    demo_server: tuple[LiveServer, Store],
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, store = demo_server
+    buyers = store.events_frame(kinds=[EventKind.PURCHASE])["user_id"]
+    shopper = sorted(buyers.unique())[0]
+    rec = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=4").json()
+    feedback = [
+        {"recommendation_id": rec["recommendation_id"], "item_id": i["item_id"], "kind": kind}
+        for i, kind in zip(rec["items"], ["impression"] * 4, strict=True)
+    ] + [
+        {
+            "recommendation_id": rec["recommendation_id"],
+            "item_id": rec["items"][0]["item_id"],
+            "kind": "click",
+        }
+    ]
+    assert httpx.post(f"{server.url}/feedback", json={"events": feedback}).status_code == 200
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(server.url + "/")
+            expect = sync_api.expect
+            expect(page.locator("#item-count")).to_have_text("300")
+            expect(page.locator("#model-version")).to_contain_text("itemknn-")
+            expect(page.locator("#model-metrics")).to_contain_text("test.ndcg@10")
+            expect(page.locator("#model-metrics")).to_contain_text("0.1234")
+            expect(page.locator("#online tbody tr")).to_have_count(1)
+            expect(page.locator("#online tbody")).to_contain_text("25.0%")
+
+            page.select_option("#shopper-select", shopper)
+            expect(page.locator("#recs li")).to_have_count(10)
+            expect(page.locator("#recs li").first.locator(".reason")).not_to_be_empty()
+            assert page.locator("#history li").count() > 0
+            first_id = page.locator("#recs li").first.get_attribute("data-item-id")
+            api_first = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=10").json()
+            assert first_id == api_first["items"][0]["item_id"]
+
+            page.fill("#search-input", "running shoes")
+            page.click("#search-form button")
+            expect(page.locator("#search-results li").first).to_contain_text("Running Shoes")
+            expect(page.locator("#error")).to_be_hidden()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()

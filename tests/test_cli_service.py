@@ -1,0 +1,31 @@
+"""`cartwise serve` refuses to expose a keyless service beyond loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from cartwise.cli_service import serve
+from cartwise.errors import ConfigError
+from cartwise.service.auth import is_loopback
+
+
+def test_serve_refuses_a_public_address_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTWISE_API_KEYS", "{}")
+    with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0 without API keys"):
+        serve(host="0.0.0.0", port=0, store=None, models=None)
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        (None, False),
+    ],
+)
+def test_loopback_hosts(host: str | None, local: bool) -> None:
+    assert is_loopback(host) is local
