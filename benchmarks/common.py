@@ -1,0 +1,100 @@
+"""Shared helper for benchmark scripts: write one result file in the common envelope.
+
+The envelope (see ``BENCHMARKS.md``) is the same for every benchmark: benchmark, dataset, model,
+config, metrics, train_seconds, peak_rss_mb, cores, command, git_commit, finished_at. Only
+``metrics`` differs between benchmarks (quality: ``{"valid": {...}, "test": {...}}``; speed:
+``{"events_per_s": ...}``). ``benchmarks/table.py`` renders the README tables from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def git_commit() -> str:
+    """HEAD commit, with ``+dirty`` when the working tree has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=30
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def this_command() -> str:
+    """The command line that runs this script, relative to the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return shlex.join(["python", str(shown), *sys.argv[1:]])
+
+
+def write_result(
+    benchmark: str,
+    dataset: str,
+    model: str,
+    metrics: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    seconds: float = 0.0,
+    command: str | None = None,
+    name: str | None = None,
+) -> Path:
+    """Write ``benchmarks/results/<name>.json`` in the common envelope and return its path.
+
+    Args:
+        benchmark: e.g. "quality", "ingest", "serving".
+        dataset: dataset label (e.g. "ml-1m", "synthetic-1m").
+        model: model or component measured (e.g. "sasrec", "sqlite").
+        metrics: the figures; floats and ints (nested dicts for quality's valid/test).
+        config: settings that produced the figures.
+        seconds: wall time of the measured work (``train_seconds`` in the envelope).
+        command: the command line that reproduces the run (default: this process's).
+        name: file name without ``.json`` (default ``<benchmark>-<dataset>-<model>``).
+    """
+    record = {
+        "benchmark": benchmark,
+        "dataset": dataset,
+        "model": model,
+        "config": dict(config or {}),
+        "metrics": dict(metrics),
+        "train_seconds": round(float(seconds), 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cores": cores(),
+        "command": command or this_command(),
+        "git_commit": git_commit(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name or f'{benchmark}-{dataset}-{model}'}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    return path

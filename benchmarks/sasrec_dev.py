@@ -1,0 +1,93 @@
+"""Scratch runner to iterate on SASRec quality and speed on ML-1M / Beauty (not the benchmark).
+
+    .venv/bin/python benchmarks/sasrec_dev.py ml-1m '{"epochs": 40, "learning_rate": 2e-3}'
+    .venv/bin/python benchmarks/sasrec_dev.py beauty '{"max_len": 50, "num_blocks": 1}' --users 0.2
+
+Prints per-epoch progress (logging), then train seconds, validation and test NDCG@10 / HR@10 and
+the achieved GFLOP/s, and appends one JSON line to ``--out`` (default /tmp/sasrec_dev.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cartwise.data.dataset import Dataset
+from cartwise.data.public import load_user_item_txt
+from cartwise.data.split import leave_last_out
+from cartwise.evaluation.protocol import evaluate
+from cartwise.models.sasrec import SASRec
+
+FILES = {
+    "ml-1m": "ml-1m/ml-1m.txt",
+    "beauty": "beauty-bert4rec/beauty.txt",
+}
+
+
+def _datasets() -> Path:
+    env = os.environ.get("CARTWISE_DATASETS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+
+
+def _subset(data: Dataset, share: float, seed: int) -> Dataset:
+    """Keep a random share of the users (their sequences become empty)."""
+    keep = np.random.default_rng(seed).random(len(data.sequences)) < share
+    empty = np.zeros(0, dtype=np.int64)
+    return data.with_sequences(
+        [s if k else empty for s, k in zip(data.sequences, keep, strict=True)]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset", choices=sorted(FILES))
+    parser.add_argument("config", nargs="?", default="{}")
+    parser.add_argument("--users", type=float, default=1.0, help="share of users to keep")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test", action="store_true", help="also evaluate on the test targets")
+    parser.add_argument("--out", default="/tmp/sasrec_dev.jsonl")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+    data = load_user_item_txt(_datasets() / FILES[args.dataset], name=args.dataset)
+    if args.users < 1.0:
+        data = _subset(data, args.users, args.seed)
+    split = leave_last_out(data)
+    config = json.loads(args.config)
+    load = os.getloadavg()[0]
+    began = time.perf_counter()
+    model = SASRec(config).fit(split.train, rng=args.seed, valid=split.valid)
+    seconds = time.perf_counter() - began
+    valid = model.validation_metrics(split.valid)
+    row = {
+        "dataset": args.dataset,
+        "users": args.users,
+        "config": model.config.model_dump(mode="json"),
+        "epochs": len(model.history_),
+        "best_epoch": model.train_result_.best_epoch if model.train_result_ else None,
+        "train_seconds": round(seconds, 1),
+        "gflop_per_s": round(
+            sum(r["gflop"] for r in model.history_) / sum(r["seconds"] for r in model.history_), 1
+        ),
+        "valid": valid,
+        "load_at_start": load,
+        "load_at_end": os.getloadavg()[0],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if args.test:
+        result = evaluate(model, split.test, ks=(1, 5, 10, 20))
+        row["test"] = {k: round(v, 4) for k, v in result.metrics.items()}
+    print(json.dumps(row))
+    with open(args.out, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
