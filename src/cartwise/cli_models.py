@@ -92,7 +92,67 @@ def models(models: ModelDirOpt = None) -> None:
         console.print(("* " if version == active else "  ") + version, highlight=False)
 
 
+def evaluate(
+    data: Annotated[
+        Path, typer.Option(help="dataset file/folder, or a folder name under ../shared/datasets")
+    ],
+    models: Annotated[
+        str, typer.Option("--models", help="comma-separated: pop,itemknn,ease,als,bpr,sasrec")
+    ] = "pop,itemknn,ease,als,sasrec",
+    fmt: Annotated[str, typer.Option("--format", help="md, html or md,html")] = "md,html",
+    out: Annotated[Path, typer.Option(help="folder for the report")] = Path("reports"),
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="model.key=value, e.g. --set sasrec.epochs=5 (repeatable)"),
+    ] = None,
+    tune: Annotated[bool, typer.Option(help="tune baselines on validation first")] = True,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Evaluate models leave-one-out with full ranking; write a Markdown/HTML report."""
+    from cartwise.data.public import load_dataset
+    from cartwise.data.split import leave_last_out
+    from cartwise.evaluation.experiment import ALIASES, GRIDS, model_names, preset, run_model
+    from cartwise.evaluation.report import write_report
+
+    formats = [f.strip() for f in fmt.split(",") if f.strip()]
+    if not formats or set(formats) - {"md", "html"}:
+        raise ConfigError(f"--format '{fmt}': choose md, html or md,html")
+    names = model_names(models)
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, value in parse_settings(setting).items():
+        model, sep, field = key.partition(".")
+        if not sep or ALIASES.get(model, model) not in names:
+            raise ConfigError(
+                f"--set '{key}': expected model.key=value for a model in --models, "
+                "e.g. --set sasrec.epochs=5"
+            )
+        overrides.setdefault(ALIASES.get(model, model), {})[field] = value
+    dataset = load_dataset(data)
+    split = leave_last_out(dataset)
+    console.print(f"{dataset}: {len(split.test)} users evaluated", highlight=False)
+    runs = []
+    for name in names:
+        console.print(f"[bold]{name}[/bold] ...")
+        run = run_model(
+            name,
+            split,
+            config={**preset(data.name, name), **overrides.get(name, {})},
+            grid=GRIDS.get(name) if tune else None,
+            rng=seed,
+            progress=True,
+        )
+        test = run.test
+        console.print(
+            f"  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
+            f"({run.train_seconds:.1f} s)",
+            highlight=False,
+        )
+        runs.append(run)
+    for path in write_report(runs, out, dataset=dataset.name, formats=formats):
+        console.print(f"wrote {path}", highlight=False)
+
+
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:
     """Add this module's commands to the app."""
-    for fn in (train, recommend, models):
+    for fn in (train, recommend, models, evaluate):
         command(fn)
