@@ -1,7 +1,7 @@
 """Command-line interface: thin typer commands over the Store, ingestion and the Engine.
 
 Every command prints a one-line error and exits non-zero on failure; ``--debug`` shows the
-traceback too. Commands live by area in ``cli_data`` and ``cli_models``.
+traceback too. Commands live by area in ``cli_data``, ``cli_models`` and ``cli_service``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cartwise import cli_data, cli_models
+from cartwise import cli_data, cli_models, cli_service
 from cartwise.cli_common import DebugFlag, StoreOpt, command_on, console, open_store
 
 app = typer.Typer(
@@ -72,3 +72,4 @@ def delete_user(
 
 cli_data.register(command)
 cli_models.register(command)
+cli_service.register(command)

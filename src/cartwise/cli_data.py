@@ -67,24 +67,33 @@ def ingest(
 
 def demo(
     seed: Annotated[int, typer.Option(help="seed of the synthetic store")] = 7,
+    items: Annotated[int, typer.Option(min=110, help="products in the demo catalog")] = 3000,
+    shoppers: Annotated[int, typer.Option(min=1, help="shoppers in the demo store")] = 5000,
     users: Annotated[int, typer.Option(help="how many shoppers to show")] = 3,
     model: Annotated[str, typer.Option(help="model to train if none is active")] = "",
     fresh: Annotated[bool, typer.Option(help="rebuild the store and retrain")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="then serve the HTTP API on 127.0.0.1:8000 (Ctrl-C stops it)")
+    ] = True,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
-    """Build the demo store, train a model and show recommendations for a few shoppers."""
+    """Build the demo store, train a model, show recommendations for a few shoppers, serve."""
+    from cartwise import cli_service
+    from cartwise.data.demo import DemoConfig
     from cartwise.demo_run import run_demo
 
     run_demo(
         open_store(store),
         model_dir(models),
-        seed=seed,
+        demo=DemoConfig(seed=seed, n_items=items, n_users=shoppers),
         show=users,
         model=model or None,
         fresh=fresh,
         console=console,
     )
+    if serve:
+        cli_service.serve(store=store, models=models)
 
 
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:

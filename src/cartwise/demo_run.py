@@ -30,17 +30,23 @@ def run_demo(
     store: Store,
     model_dir: Path,
     *,
-    seed: int = 7,
+    demo: DemoConfig | None = None,
     show: int = 3,
     model: str | None = None,
     fresh: bool = False,
     console: Console,
 ) -> Engine:
-    """Build the demo store if empty, train if no model is active, print recommendations."""
+    """Build the demo store if empty, train if no model is active, print recommendations.
+
+    `demo` sets the size and seed of the store (default: :class:`DemoConfig`); its seed also
+    seeds training.
+    """
+    demo = demo or DemoConfig()
+    seed = demo.seed
     engine = Engine(store, model_dir)
     if fresh or store.counts()["events"] == 0:
         console.print(f"building the demo store (seed {seed}) ...")
-        data = build_demo_store(store, DemoConfig(seed=seed), progress=True)
+        data = build_demo_store(store, demo, progress=True)
         sizes = (len(data.items), len(data.users), len(data.events))
         console.print("  {:,} items, {:,} shoppers, {:,} events".format(*sizes))
     if fresh or engine.active_version() is None:

@@ -55,13 +55,14 @@ def test_missing_required_column(store: Store, tmp_path: Path) -> None:
     assert (error.line, error.field) == (1, "user_id")
     assert "missing required column 'user_id'" in str(error)
     assert "columns are: customer, item_id, kind, timestamp" in str(error)
-    assert "user_id=COLUMN" in str(error)
+    assert "--map user_id=COLUMN, mapping={'user_id': COLUMN} in Python" in str(error)
 
 
 def test_missing_kind_column_suggests_default_kind(store: Store, tmp_path: Path) -> None:
     path = csv_file(tmp_path, "user_id,item_id,timestamp\nu1,i1,2024-01-01\n")
     error = fails(store, "events", path)
     assert error.field == "kind" and "default kind" in str(error)
+    assert "--kind KIND (default_kind=KIND in Python" in str(error)
 
 
 def test_mapping_to_absent_column(store: Store, tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_duplicate_item_ids(store: Store, tmp_path: Path) -> None:
     error = fails(store, "items", path)
     assert (error.line, error.field) == (5, "id")
     assert "duplicate id 'i1' (first on line 2)" in str(error)
-    assert "on_duplicate='first' or 'last'" in str(error)
+    assert "--on-duplicate first or last (on_duplicate='first' or 'last' in Python)" in str(error)
 
 
 def test_duplicate_event_ids(store: Store, tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_unknown_item(store: Store, tmp_path: Path) -> None:
     error = fails(store, "events", path)
     assert (error.line, error.field) == (3, "item_id")
     assert "unknown item 'i9' (2 unknown item ids in all)" in str(error)
-    assert "unknown_items='placeholder'" in str(error)
+    assert "--unknown-items placeholder (unknown_items='placeholder' in Python)" in str(error)
 
 
 def test_non_utf8_bytes(store: Store, tmp_path: Path) -> None:
@@ -193,7 +194,7 @@ def test_search_without_query(store: Store, tmp_path: Path) -> None:
 def test_missing_user_is_an_error_by_default(store: Store, tmp_path: Path) -> None:
     error = fails(store, "events", csv_file(tmp_path, HEADER + GOOD + ",i1,view,2024-01-02\n"))
     assert (error.line, error.field) == (3, "user_id")
-    assert "missing_user='skip'" in str(error)
+    assert "--missing-user skip (missing_user='skip' in Python)" in str(error)
 
 
 def test_negative_value_is_an_error_by_default(store: Store, tmp_path: Path) -> None:
@@ -203,7 +204,8 @@ def test_negative_value_is_an_error_by_default(store: Store, tmp_path: Path) -> 
     )
     error = fails(store, "events", csv_file(tmp_path, text))
     assert (error.line, error.field) == (3, "value")
-    assert "negative_value='return'" in str(error) and "negative_value='skip'" in str(error)
+    assert "--negative-value return, negative_value='return' in Python" in str(error)
+    assert "--negative-value skip, negative_value='skip' in Python" in str(error)
 
 
 def test_value_not_a_number(store: Store, tmp_path: Path) -> None:
@@ -278,7 +280,7 @@ def test_id_too_long(store: Store, tmp_path: Path) -> None:
 
 def test_ragged_csv(store: Store, tmp_path: Path) -> None:
     error = fails(store, "events", csv_file(tmp_path, HEADER + GOOD + "u1,i1,view\n"))
-    assert "cannot parse the CSV" in str(error)
+    assert "cannot parse the CSV" in str(error) and error.line == 3
 
 
 def test_crlf_line_numbers(store: Store, tmp_path: Path) -> None:

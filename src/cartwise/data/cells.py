@@ -157,7 +157,10 @@ def json_objects(values: pd.Series) -> list[dict[str, Any] | None]:
     """JSON objects (dicts, or text holding one); None when missing."""
     out: list[dict[str, Any] | None] = []
     for row, value in zip(values.index.tolist(), values.tolist(), strict=True):
-        if isinstance(value, dict) or _is_missing(value):
+        if _is_missing(value):  # NaN is truthy: a missing JSON key must not pass as a value
+            out.append(None)
+            continue
+        if isinstance(value, dict):
             out.append(value or None)
             continue
         try:

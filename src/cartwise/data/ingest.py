@@ -223,11 +223,16 @@ def ingest_file(
     return summary
 
 
+#: The command-line spelling of each option of :func:`ingest_file`.
+_FLAGS = {"kind": "the KIND argument", "default_kind": "the --kind option"}
+
+
 def _choice(name: str, value: object, allowed: Sequence[object]) -> None:
     if value not in allowed:
+        flag = _FLAGS.get(name, f"the --{name.replace('_', '-')} option")
         raise InputError(
-            f"{name}={value!r} is not a valid choice; use one of: "
-            + ", ".join(str(a) for a in allowed),
+            f"{name}={value!r} is not a valid choice ({flag} in the CLI); use one "
+            "of: " + ", ".join(str(a) for a in allowed),
             source="options",
             field=name,
         )
@@ -283,10 +288,16 @@ def _resolve_columns(
         required.append("kind")
     for name in required:
         if name not in columns:
-            hint = f" or set a default kind (one of: {KINDS_HELP})" if name == "kind" else ""
+            hint = (
+                f", or set a default kind with --kind KIND (default_kind=KIND in Python; one of: "
+                f"{KINDS_HELP})"
+                if name == "kind"
+                else ""
+            )
             raise table.error(
                 f"missing required column '{name}'; the file's columns are: {listing}. "
-                f"Rename a column to '{name}' or map one ({name}=COLUMN){hint}",
+                f"Rename a column to '{name}' or map one (--map {name}=COLUMN, "
+                f"mapping={{'{name}': COLUMN}} in Python){hint}",
                 field=name,
                 header=True,
             )

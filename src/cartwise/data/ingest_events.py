@@ -30,7 +30,7 @@ from cartwise.data.cells import (
 )
 from cartwise.data.readers import MappedTable
 from cartwise.data.schema import EventKind
-from cartwise.data.store import Store
+from cartwise.data.store import Batch, Store
 
 #: Rows per `append_event_rows` call: the progress bar's step (all in one transaction).
 WRITE_CHUNK = 200_000
@@ -93,8 +93,8 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
             missing,
             frame.index,
             "user_id",
-            "empty user id; every event needs the shopper's id. Fill it in, or skip such rows "
-            "(missing_user='skip')",
+            "empty user id; every event needs the shopper's id. Fill it in, or skip such rows: "
+            "pass --missing-user skip (missing_user='skip' in Python)",
         )
     elif missing.any():
         out.skipped["missing user_id"] = int(missing.sum())
@@ -120,7 +120,7 @@ def _kinds_and_values(
             frame.index,
             "kind",
             f"empty event kind; write one of: {KINDS_HELP}, or set a default kind for such "
-            "rows (default_kind='purchase')",
+            "rows: pass e.g. --kind purchase (default_kind='purchase' in Python)",
         )
         bad = np.flatnonzero(~text.isin([k.value for k in EventKind]).to_numpy())
         if len(bad):
@@ -155,7 +155,8 @@ def _negatives(
         rows.frame.index,
         "value",
         "negative value (a cancellation or return?); import such rows as returns "
-        "(negative_value='return'), skip them (negative_value='skip') or fix the value",
+        "(--negative-value return, negative_value='return' in Python), skip them "
+        "(--negative-value skip, negative_value='skip' in Python) or fix the value",
     )
     return rows
 
@@ -230,7 +231,7 @@ def _check_items_and_queries(
         kind = rows.kinds[np.flatnonzero(~search)[0]]
         raise source.error(
             f"the file has no item_id column, but '{kind}' events must name an item; add the "
-            "column or map one (item_id=COLUMN)",
+            "column or map one (--map item_id=COLUMN, mapping={'item_id': COLUMN} in Python)",
             name="item_id",
             header=True,
         )
@@ -297,27 +298,35 @@ def _write(
 ) -> None:
     """One transaction: check item ids against the store, then append chunk by chunk."""
     total = len(data["event_id"])
-    with store.batch() as batch, progress_bar(source.table.path.name, total, opts.progress) as bar:
+    with store.batch() as batch:
         if opts.unknown_items == "reject":
-            named = set(items.dropna().tolist())
-            unknown = named - batch.existing_item_ids(named)
-            bad = np.flatnonzero(items.isin(unknown).to_numpy())
-            if len(bad):
-                raise source.error(
-                    f"unknown item {items.iloc[bad[0]]!r} ({len(unknown):,} unknown item "
-                    f"id{'s' if len(unknown) > 1 else ''} in all); import the items file "
-                    "first, or create placeholder items (unknown_items='placeholder')",
-                    name="item_id",
-                    row=int(items.index[bad[0]]),
-                )
-        for start in range(0, total, WRITE_CHUNK):
-            stop = min(total, start + WRITE_CHUNK)
-            chunk = [
-                dict(zip(t.EVENT_COLUMNS, values, strict=True))
-                for values in zip(*(data[c][start:stop] for c in t.EVENT_COLUMNS), strict=True)
-            ]
-            result = batch.append_event_rows(chunk, unknown_items=opts.unknown_items)
-            out.inserted += result.inserted
-            out.duplicates += result.duplicates
-            out.placeholders += result.placeholders
-            bar.update(stop - start)
+            _reject_unknown(batch, source, items)
+        # the bar starts only once the checks pass: an error stays one line on the console
+        with progress_bar(source.table.path.name, total, opts.progress) as bar:
+            for start in range(0, total, WRITE_CHUNK):
+                stop = min(total, start + WRITE_CHUNK)
+                chunk = [
+                    dict(zip(t.EVENT_COLUMNS, values, strict=True))
+                    for values in zip(*(data[c][start:stop] for c in t.EVENT_COLUMNS), strict=True)
+                ]
+                result = batch.append_event_rows(chunk, unknown_items=opts.unknown_items)
+                out.inserted += result.inserted
+                out.duplicates += result.duplicates
+                out.placeholders += result.placeholders
+                bar.update(stop - start)
+
+
+def _reject_unknown(batch: Batch, source: MappedTable, items: pd.Series) -> None:
+    """Raise at the first event naming an item the store lacks."""
+    named = set(items.dropna().tolist())
+    unknown = named - batch.existing_item_ids(named)
+    bad = np.flatnonzero(items.isin(unknown).to_numpy())
+    if len(bad):
+        raise source.error(
+            f"unknown item {items.iloc[bad[0]]!r} ({len(unknown):,} unknown item "
+            f"id{'s' if len(unknown) > 1 else ''} in all); import the items file "
+            "first, or create placeholder items: pass --unknown-items placeholder "
+            "(unknown_items='placeholder' in Python)",
+            name="item_id",
+            row=int(items.index[bad[0]]),
+        )

@@ -199,9 +199,24 @@ def _read_csv(path: Path, data: bytes) -> pd.DataFrame:
             f"cannot parse the CSV: {str(exc).splitlines()[0]}. Every row needs as many "
             "comma-separated fields as the header, and quotes must be closed",
             source=path.name,
+            line=_ragged_line(data.decode("utf-8"), len(header)),
         ) from exc
     frame: pd.DataFrame = arrow.to_pandas()
     return frame
+
+
+def _ragged_line(text: str, width: int) -> int | None:
+    """First line (1-based) of a non-blank record whose field count differs from the header's."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for record in reader:
+            if record and len(record) != width:
+                return start
+            start = reader.line_num + 1
+    except csv.Error:
+        return start
+    return None
 
 
 def _read_jsonl(path: Path, text: str, data: bytes) -> pd.DataFrame:
@@ -323,8 +338,8 @@ class MappedTable:
             first = int(keys.index[np.flatnonzero((keys == value).to_numpy())[0]])
             raise self.error(
                 f"duplicate {name} {value!r} (first on line {self.table.line(first)}); ids must "
-                "be unique within a file. Remove the extra rows, or keep the first or last one "
-                "(on_duplicate='first' or 'last')",
+                "be unique within a file. Remove the extra rows, or keep the first or last one: "
+                "pass --on-duplicate first or last (on_duplicate='first' or 'last' in Python)",
                 name=name,
                 row=row,
             )

@@ -4,7 +4,9 @@ Times are stored as float seconds since the Unix epoch (UTC): compact, indexable
 is exact. `events.seq` is the insertion order, used to keep ties in input order.
 
 Any table with a `user_id` column holds data about a shopper; `Store.delete_user` clears the
-shopper from every such table, so tables added later (feedback, caches) are covered too.
+shopper from every such table, so tables added later (feedback, caches) are covered too. Such
+tables are defined here, on the one `metadata`, so that every process that opens a Store (the
+CLI's `delete-user` included) creates and clears them, whether or not it imports the service.
 """
 
 from __future__ import annotations
@@ -81,6 +83,36 @@ text_vectors = Table(
     Column("text_sha256", String(64), primary_key=True),
     Column("dim", Integer, nullable=False),
     Column("vector", LargeBinary, nullable=False),
+)
+
+#: One row per answer the service gave: what was shown, to whom, by which model version.
+served = Table(
+    "served",
+    metadata,
+    Column("recommendation_id", String(64), primary_key=True),
+    Column("user_id", ID, nullable=True),
+    Column("scenario", String(32), nullable=False),
+    Column("model_version", String(200), nullable=True),
+    Column("items", JSON, nullable=False),
+    Column("ts", Float, nullable=False),
+    Index("ix_served_user", "user_id"),
+    Index("ix_served_version", "model_version"),
+)
+
+#: Impressions, clicks and purchases on served items, joined to `served` by recommendation_id.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("recommendation_id", String(64), nullable=False),
+    Column("user_id", ID, nullable=True),
+    Column("item_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ts", Float, nullable=False),
+    Index("ix_feedback_rec", "recommendation_id"),
+    Index("ix_feedback_user", "user_id"),
 )
 
 EVENT_COLUMNS: tuple[str, ...] = (
