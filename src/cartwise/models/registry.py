@@ -15,9 +15,11 @@ from cartwise.errors import ConfigError, ModelError
 from cartwise.models.als import ALS, BPR
 from cartwise.models.base import Recommender, read_meta
 from cartwise.models.ease import EASE
+from cartwise.models.hybrid import Hybrid
 from cartwise.models.itemknn import ItemKNN
 from cartwise.models.popularity import Popularity
 from cartwise.models.sasrec import SASRec
+from cartwise.models.text import ContentModel
 
 REGISTRY: dict[str, type[Recommender]] = {
     Popularity.name: Popularity,
@@ -26,6 +28,8 @@ REGISTRY: dict[str, type[Recommender]] = {
     ALS.name: ALS,
     BPR.name: BPR,
     SASRec.name: SASRec,
+    ContentModel.name: ContentModel,
+    Hybrid.name: Hybrid,
 }
 
 

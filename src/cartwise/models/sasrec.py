@@ -68,7 +68,8 @@ class SASRecConfig(BaseModel):
         schedule: decay after warmup.
         grad_clip: max global gradient norm (None: no clipping).
         bf16: bfloat16 autocast for training (master weights stay float32); scoring is float32.
-        num_threads: torch threads (default: every core this process may run on).
+        num_threads: torch threads (default: every core this process may run on; scoring
+            keeps a lower count the calling thread set, as the service's scoring thread).
         checkpoint_dir: where the training loop keeps ``best`` and ``last`` (None: nowhere).
         resume: continue from ``checkpoint_dir/last`` if present.
         progress: show a progress bar while training.
@@ -269,12 +270,31 @@ class SASRec(Recommender):
         return self.net_
 
     def _score_histories(self, queries: Sequence[Query]) -> np.ndarray:
+        """Scores of many histories. Windows are run through the network in groups of similar
+        length, so a short history is not padded to the longest one of the call (a serving
+        request scores one long history and several one-item ones); then one product with
+        the item table writes every row's logits straight into the result."""
+        net, prior = self._net, self.prior_
+        assert prior is not None
+        windows = [q.history[-self.config.max_len :] for q in queries]
+        lengths = np.fromiter(map(len, windows), dtype=np.int64, count=len(windows))
         out = np.empty((len(queries), self.n_items + 1), dtype=np.float32)
-        with _scoring(self._net, self.config.num_threads):
-            for start in range(0, len(queries), _SCORE_BATCH):
-                part = [q.history for q in queries[start : start + _SCORE_BATCH]]
-                out[start : start + len(part)] = self._score_batch(part).numpy()
+        with _scoring(net, self.config.num_threads):
+            last = torch.zeros((len(queries), net.item_emb.embedding_dim))  # (N, D)
+            for rows in _length_groups(lengths, _SCORE_BATCH):
+                last[torch.from_numpy(rows)] = self._last_hidden([windows[r] for r in rows])
+            torch.mm(last, net.item_emb.weight.t(), out=torch.from_numpy(out))  # (N, V)
+        out[lengths == 0] = prior  # an empty history gets the training popularity
         return out
+
+    def _last_hidden(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        """The hidden state at the last item of each (non-empty) window: (B, D)."""
+        lengths = torch.tensor([len(w) for w in windows])
+        items = torch.zeros((len(windows), int(lengths.max())), dtype=torch.long)  # (B, T)
+        for row, w in enumerate(windows):
+            items[row, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.int64))
+        hidden: torch.Tensor = self._net(items)  # (B, T, D)
+        return hidden[torch.arange(len(windows)), lengths - 1]  # (B, D)
 
     def _score_batch(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         """Float32 scores (B, V) from the last `max_len` items of each history; an empty
@@ -325,6 +345,24 @@ class SASRec(Recommender):
         self.prior_ = tensors["prior"].numpy()
 
 
+def _length_groups(lengths: np.ndarray, most: int) -> list[np.ndarray]:
+    """Indices of the non-empty windows, shortest first, cut into groups of at most `most`
+    whose longest window is at most twice their shortest (padding stays under half)."""
+    warm = np.flatnonzero(lengths)
+    order = warm[np.argsort(lengths[warm], kind="stable")]
+    groups: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        if (
+            end == len(order)
+            or end - start == most
+            or lengths[order[end]] > 2 * lengths[order[start]]
+        ):
+            groups.append(order[start:end])
+            start = end
+    return groups
+
+
 def _ranks(scores: torch.Tensor, seen: Sequence[np.ndarray], targets: torch.Tensor) -> torch.Tensor:
     """Pessimistic 0-based ranks, as metrics.ranks: ``|{j ∉ seen, j ≥ 1 : s_j ≥ s_target}| − 1``,
     ``n_items`` when the target was seen. Masks `scores` in place."""
@@ -342,21 +380,31 @@ def _ranks(scores: torch.Tensor, seen: Sequence[np.ndarray], targets: torch.Tens
 
 @contextmanager
 def _scoring(net: nn.Module, num_threads: int | None) -> Iterator[None]:
-    """Eval mode, no autograd and the configured threads; the mode is restored after."""
+    """Eval mode, no autograd and the configured threads; the mode is restored after.
+
+    Unconfigured, scoring keeps the calling thread's torch threads when they are fewer than
+    the cores: a server pins its scoring thread to one (see :mod:`cartwise.ranking.scorer`),
+    and switching the thread count on every call costs more than a small forward pass.
+    """
     was_training = net.training
-    net.eval()
+    if was_training:  # switching walks every module: skip it for a loaded (eval) network
+        net.eval()
     try:
-        with _threads(num_threads), torch.no_grad():
+        with _threads(num_threads, lower_only=True), torch.no_grad():
             yield
     finally:
-        net.train(was_training)
+        if was_training:
+            net.train()
 
 
 @contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Use `n` torch threads (default: the cores this process may run on), then restore."""
+def _threads(n: int | None, *, lower_only: bool = False) -> Iterator[None]:
+    """Use `n` torch threads (default: the cores this process may run on, or with
+    `lower_only` the current count if that is lower), then restore."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     wanted = n or cores or 1
+    if n is None and lower_only:
+        wanted = min(wanted, torch.get_num_threads())
     before = torch.get_num_threads()
     if wanted != before:
         torch.set_num_threads(wanted)
