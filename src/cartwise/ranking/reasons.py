@@ -20,7 +20,8 @@ from cartwise.models.base import Query, Recommender
 #: How many of the most recent distinct history items are tried as explanations.
 RECENT_FOR_REASONS = 5
 
-_VERBS: dict[str, str] = {
+#: Past-tense verb per event kind, as reasons quote it.
+VERBS: dict[str, str] = {
     EventKind.VIEW.value: "viewed",
     EventKind.CLICK.value: "clicked",
     EventKind.ADD_TO_CART.value: "added to your cart",
@@ -44,7 +45,7 @@ class Touch:
 
 def because(touch: Touch) -> str:
     """'because you viewed "Trail Runner 2"'."""
-    verb = _VERBS.get(touch.kind, "interacted with")
+    verb = VERBS.get(touch.kind, "interacted with")
     return f"because you {verb} '{touch.title}'"
 
 
