@@ -11,8 +11,11 @@ keep-alive HTTP/1.1 connections busy for `--seconds` per point, after a one-seco
 ``GET /health`` (the framework's ceiling) and ``GET /users/{id}/recommendations?k=10`` for
 random known shoppers. Latency is measured per request by the load process (send → full body).
 
-Writes ``benchmarks/results/serving-<catalog>-<model>.json`` with, per point, throughput and
-p50/p95/p99 in milliseconds. Targets: p99 ≤ 25 ms at the sustained rate and recommendation
+Writes ``benchmarks/results/serving-<catalog>-<model>.json`` (``…-w<N>.json`` with ``--workers N``
+above 1) with, per point, throughput,
+p50/p95/p99 in milliseconds, the load average when the point started and the server's CPU time
+per answer (user + system, all its processes: the figure other jobs on a shared machine move
+least). Targets: p99 ≤ 25 ms at the sustained rate and recommendation
 throughput ≥ 50 % of the /health ceiling.
 """
 
@@ -65,13 +68,32 @@ async def _worker(
         writer.close()
 
 
-async def _drive(port: int, paths: list[str], level: int, seconds: float) -> dict[str, Any]:
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server process and its children (uvicorn workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # a worker that just exited
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def _drive(
+    port: int, paths: list[str], level: int, seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
     warm: list[float] = []
     await asyncio.gather(
         *(_worker(port, paths, time.perf_counter() + 1.0, i, warm, []) for i in range(level))
     )
     latencies: list[float] = []
     errors: list[int] = []
+    load = [round(x, 2) for x in os.getloadavg()]
+    cpu_before = server_cpu_seconds(server_pid) if server_pid else None
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
@@ -79,7 +101,7 @@ async def _drive(port: int, paths: list[str], level: int, seconds: float) -> dic
     )
     elapsed = time.perf_counter() - started
     ms = np.asarray(latencies) * 1000.0
-    return {
+    point: dict[str, Any] = {
         "concurrency": level,
         "requests": len(latencies),
         "errors": len(errors),
@@ -87,25 +109,38 @@ async def _drive(port: int, paths: list[str], level: int, seconds: float) -> dic
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p95_ms": round(float(np.percentile(ms, 95)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "load_average": load,
     }
+    if server_pid and cpu_before is not None and latencies:
+        # CPU the server spent per answer: unlike latency, barely moved by other jobs' load
+        used = server_cpu_seconds(server_pid) - cpu_before
+        point["server_cpu_ms_per_request"] = round(1000.0 * used / len(latencies), 3)
+    return point
 
 
 def drive_main(args: argparse.Namespace) -> int:
     """Entry of the load process: print one JSON result line."""
     paths = json.loads(Path(args.paths).read_text())
-    result = asyncio.run(_drive(args.port, paths, args.level, args.seconds))
+    result = asyncio.run(_drive(args.port, paths, args.level, args.seconds, args.server_pid))
     print(json.dumps(result))
     return 0
 
 
 def run_point(
-    port: int, paths: list[str], level: int, seconds: float, work: Path
+    port: int,
+    paths: list[str],
+    level: int,
+    seconds: float,
+    work: Path,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """Drive the server from a second process at one concurrency level."""
     paths_file = work / "paths.json"
     paths_file.write_text(json.dumps(paths))
     cmd = [sys.executable, __file__, "--drive", "--port", str(port), "--paths", str(paths_file)]
     cmd += ["--level", str(level), "--seconds", str(seconds)]
+    if server_pid:
+        cmd += ["--server-pid", str(server_pid)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -250,10 +285,11 @@ def bench_catalog(catalog: str, args: argparse.Namespace, work: Path) -> Path:
         rec_paths = shopper_paths(store_path)
         for level in args.levels:
             for scenario, paths in (("health", ["/health"]), ("recommendations", rec_paths)):
-                point = run_point(port, paths, level, args.seconds, work)
+                point = run_point(port, paths, level, args.seconds, work, server.pid)
                 points[scenario].append(point)
                 print(f"{catalog} {scenario:>15} c={level:<3} {json.dumps(point)}")
     finally:
+        load_after = [round(x, 2) for x in os.getloadavg()]
         server.terminate()
         server.wait(timeout=60)
     return write_result(
@@ -268,8 +304,12 @@ def bench_catalog(catalog: str, args: argparse.Namespace, work: Path) -> Path:
             "server": f"uvicorn, {args.workers} worker(s), loopback",
             "load": "second process, keep-alive",
             "load_average_before": load_before,
+            "load_average_after": load_after,
+            "cpu_count": os.cpu_count(),
         },
         seconds=0.0,
+        # one worker keeps the historical file name; more get their own file
+        name=f"serving-{catalog}-{name}" + (f"-w{args.workers}" if args.workers != 1 else ""),
     )
 
 
@@ -289,6 +329,7 @@ def summarize(points: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "sustained_rps": sustained["rps"] if sustained else 0.0,
         "sustained_concurrency": sustained["concurrency"] if sustained else None,
         "sustained_p99_ms": sustained["p99_ms"] if sustained else None,
+        "server_cpu_ms_per_request": best.get("server_cpu_ms_per_request"),
         "health_ceiling_rps": ceiling,
         "rps_vs_ceiling": round(best["rps"] / ceiling, 3),
         "errors": sum(p["errors"] for p in recs),
@@ -310,6 +351,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--level", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         return drive_main(args)

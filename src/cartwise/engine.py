@@ -15,6 +15,7 @@ without failing any (a request in flight keeps the model it started with).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -27,16 +28,24 @@ from cartwise.data.dataset import Dataset
 from cartwise.data.store import Store
 from cartwise.engine_scenarios import Scenarios
 from cartwise.errors import ModelError
-from cartwise.lifecycle import Versions
+from cartwise.lifecycle import ACTIVE_FILE, Versions
 from cartwise.models.base import Query, Recommender, Rng
 from cartwise.models.registry import REGISTRY, model_class
-from cartwise.ranking.catalog import CatalogIndex
+from cartwise.ranking.catalog import CatalogIndex, ItemRows, catalog_mark
 from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.explain import Explainer
 from cartwise.ranking.filters import Filters
 from cartwise.ranking.history import purchased_items, recent_items
 from cartwise.ranking.scorer import Scorer
 from cartwise.ranking.served import ModelView, Recommendation, Served
-from cartwise.search import Blender, KeywordMatcher, MatcherFactory, TextMatcher, blend
+from cartwise.search import (
+    Blender,
+    KeywordMatcher,
+    MatcherFactory,
+    TextMatcher,
+    blend,
+    compatibility_index,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +62,8 @@ class Engine(Scenarios):
             (writes through :meth:`catalog_changed` take effect on the next request).
         matcher: builds the search text matcher from a catalog snapshot.
         blender: mixes search relevance with the shopper's model scores.
+        explainer: phrases personalised reasons from their evidence (e.g. with a generator);
+            None keeps the template reasons.
     """
 
     def __init__(
@@ -63,21 +74,28 @@ class Engine(Scenarios):
         catalog_ttl: float = 30.0,
         matcher: MatcherFactory = KeywordMatcher,
         blender: Blender = blend,
+        explainer: Explainer | None = None,
     ) -> None:
         self.store = store
         self.versions = Versions(model_dir)
         self.catalog_ttl = catalog_ttl
         self.matcher_factory = matcher
         self.blender = blender
+        self.explainer = explainer
         self._view: ModelView | None = None
         self._view_lock = threading.Lock()
         self._catalog: CatalogIndex | None = None
         self._catalog_dirty = False
         self._catalog_lock = threading.Lock()
         self._refreshing = False
+        self._catalog_mark: int | None = None  # hash of the rows the snapshot was built from
+        self._catalog_checked = 0.0  # when the snapshot was last found current
         self._matcher: tuple[CatalogIndex, TextMatcher] | None = None
         self._matcher_lock = threading.Lock()
+        self._compatible: tuple[CatalogIndex, dict[str, np.ndarray]] | None = None
         self.scorer = Scorer()
+        self._active: tuple[tuple[int, int, int], str | None] | None = None
+        self.item_rows = ItemRows(store)
 
     # -- training and versions --------------------------------------------------------------
     def train(
@@ -108,8 +126,22 @@ class Engine(Scenarios):
         return version
 
     def active_version(self) -> str | None:
-        """The active version's name, or None when nothing was trained yet."""
-        return self.versions.active()
+        """The active version's name, or None when nothing was trained yet.
+
+        Every request asks; the ACTIVE file is only read again when it changed (activation
+        replaces it with a new file, so its inode, time or size differ), from any process.
+        """
+        try:
+            st = os.stat(self.versions.root / ACTIVE_FILE)
+        except OSError:
+            return self.versions.active()
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = self._active
+        if known is not None and known[0] == key:
+            return known[1]
+        version = self.versions.active()
+        self._active = (key, version)
+        return version
 
     def model(self) -> Recommender:
         """The active model, loaded once per version (a newly activated one is picked up)."""
@@ -129,7 +161,7 @@ class Engine(Scenarios):
         While one thread loads a newly activated version, other threads keep answering with
         the previous one, so a swap never blocks or fails requests.
         """
-        version = self.versions.active()
+        version = self.active_version()
         if version is None:
             raise ModelError(
                 f"no trained model in {self.versions.root}; run 'cartwise train' or 'cartwise demo'"
@@ -167,15 +199,17 @@ class Engine(Scenarios):
     # -- catalog snapshot -------------------------------------------------------------------
     def catalog(self) -> CatalogIndex:
         """The catalog snapshot: rebuilt now after :meth:`catalog_changed`, in the background
-        when older than `catalog_ttl`."""
+        when older than `catalog_ttl` and the item rows changed (any process may write them)."""
         current = self._catalog
         if current is None or self._catalog_dirty:
             with self._catalog_lock:
                 if self._catalog is None or self._catalog_dirty:
                     self._catalog_dirty = False
+                    self._catalog_mark = catalog_mark(self.store)
                     self._catalog = CatalogIndex.from_store(self.store)
                 return self._catalog
-        if time.monotonic() - current.built_at > self.catalog_ttl and not self._refreshing:
+        checked = max(current.built_at, self._catalog_checked)
+        if time.monotonic() - checked > self.catalog_ttl and not self._refreshing:
             self._refreshing = True
             threading.Thread(target=self._refresh_catalog, daemon=True).start()
         return current
@@ -185,10 +219,17 @@ class Engine(Scenarios):
         self._catalog_dirty = True
 
     def _refresh_catalog(self) -> None:
+        """Re-read the catalog, unless its rows hash as they did when the snapshot was read:
+        rebuilding 100,000 items takes seconds of CPU (and the model view is re-aligned
+        after), checking them a fraction of that, every `catalog_ttl`."""
         try:
-            fresh = CatalogIndex.from_store(self.store)
-            with self._catalog_lock:
-                self._catalog = fresh
+            mark = catalog_mark(self.store)  # before reading: a later change is seen next time
+            if mark != self._catalog_mark:
+                fresh = CatalogIndex.from_store(self.store)
+                with self._catalog_lock:
+                    self._catalog = fresh
+                    self._catalog_mark = mark
+            self._catalog_checked = time.monotonic()
         except Exception:  # a failed background refresh keeps the old snapshot
             _log.exception("catalog refresh failed; keeping the previous snapshot")
         finally:
@@ -206,6 +247,14 @@ class Engine(Scenarios):
                 built = (catalog, self.matcher_factory(catalog))
                 self._matcher = built
             return built[1]
+
+    def compatible(self, catalog: CatalogIndex) -> dict[str, np.ndarray]:
+        """Item id → catalog rows of the items made for it, read once per catalog snapshot."""
+        built = self._compatible
+        if built is None or built[0] is not catalog:
+            built = (catalog, compatibility_index(self.store, catalog))
+            self._compatible = built
+        return built[1]
 
     # -- recommendations ----------------------------------------------------------------------
     def history(self, user_id: str, limit: int = 200) -> list[str]:

@@ -9,6 +9,7 @@ reads what it needs from the store at request time and checks the final items on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,11 +19,12 @@ from cartwise.data.store import Store
 from cartwise.errors import InputError, ModelError, NotFoundError
 from cartwise.models.base import Query, Recommender
 from cartwise.ranking.ads import engagement_probabilities, rank_candidates, relevance_of
-from cartwise.ranking.catalog import CatalogIndex, fetch_items
+from cartwise.ranking.catalog import CatalogIndex, ItemRows, fetch_items
 from cartwise.ranking.complements import co_purchases
 from cartwise.ranking.diversity import Diversity, HasItemVectors
+from cartwise.ranking.explain import Evidence, Explainer, history_evidence, text_match_evidence
 from cartwise.ranking.filters import Filters, catalog_mask, rejection
-from cartwise.ranking.history import recent_items
+from cartwise.ranking.history import recent_items, shopper_events
 from cartwise.ranking.pipeline import pick
 from cartwise.ranking.reasons import (
     COLD_START,
@@ -34,7 +36,15 @@ from cartwise.ranking.reasons import (
 )
 from cartwise.ranking.scorer import Scorer
 from cartwise.ranking.served import AdChoice, AdRanking, ModelView, Recommendation, Served
-from cartwise.search import Blender, TextMatcher, tokens
+from cartwise.search import (
+    Blender,
+    SearchWeights,
+    TextMatcher,
+    owned_item,
+    parse_query,
+    rank,
+    tokens,
+)
 
 #: Most recent positive events read per request: the history the models see.
 HISTORY_LIMIT = 200
@@ -52,12 +62,15 @@ class Scenarios:
 
     if TYPE_CHECKING:
         store: Store
+        item_rows: ItemRows
         blender: Blender
         scorer: Scorer
+        explainer: Explainer | None
 
         def view(self) -> ModelView: ...
         def catalog(self) -> CatalogIndex: ...
         def matcher(self, catalog: CatalogIndex | None = None) -> TextMatcher: ...
+        def compatible(self, catalog: CatalogIndex) -> dict[str, np.ndarray]: ...
         def purchased(self, user_id: str) -> set[str]: ...
         def active_version(self) -> str | None: ...
 
@@ -78,10 +91,41 @@ class Scenarios:
     ) -> Served:
         """Top-k for a shopper from their latest events; unknown shoppers get cold start."""
         view = self.view()
-        exclude = self.purchased(user_id) if exclude_purchased else set()
-        touches = self.touches(view, user_id)
+        recent, exclude = shopper_events(
+            self.store, user_id, HISTORY_LIMIT, purchases=exclude_purchased
+        )
+        touches = _touches(view, recent)
         filters = filters or Filters()
-        return _personal(self.store, self.scorer, view, touches, k, filters, diversity, exclude)
+        served = _personal(
+            self.item_rows, self.scorer, view, touches, k, filters, diversity, exclude
+        )
+        return self._phrased(view, touches, served, user_id)
+
+    def _phrased(
+        self, view: ModelView, touches: list[Touch], served: Served, user_id: str | None = None
+    ) -> Served:
+        """`served` with reasons phrased by the explainer from history evidence, if one is set
+        (the template reasons of :mod:`cartwise.ranking.reasons` otherwise)."""
+        explainer = self.explainer
+        if explainer is None or not touches or not served.items:
+            return served
+        recent = recent_touches(touches)
+        indices = [view.index(r.item.id) for r in served.items]
+        rows = self.scorer.score_many(view.model, evidence_queries(recent))
+        brands = [view.catalog.fields["brand"][view.rows[t.index]] or None for t in recent]
+        chosen = [i if i is not None else 0 for i in indices]
+        evidence = history_evidence(rows, recent, chosen, brands)
+        ids = [user_id] if user_id else []
+        items = [
+            replace(
+                r,
+                reason=explainer.explain(
+                    r.item.title or r.item.id, r.item.brand, ev, user_ids=ids
+                ).reason,
+            )
+            for r, ev in zip(served.items, evidence, strict=True)
+        ]
+        return Served(served.version, items)
 
     def recommend_session(
         self,
@@ -100,7 +144,10 @@ class Scenarios:
         exclude = bought if exclude_purchased else set()
         touches = _touches(view, positive[-HISTORY_LIMIT:])
         filters = filters or Filters()
-        return _personal(self.store, self.scorer, view, touches, k, filters, diversity, exclude)
+        served = _personal(
+            self.item_rows, self.scorer, view, touches, k, filters, diversity, exclude
+        )
+        return self._phrased(view, touches, served)
 
     # -- item pages ---------------------------------------------------------------------------
     def similar(self, item_id: str, k: int = 10, *, filters: Filters | None = None) -> Served:
@@ -189,35 +236,59 @@ class Scenarios:
         personalization: float = 0.3,
         filters: Filters | None = None,
     ) -> Served:
-        """Catalog items matching `query`, blended with the shopper's model scores if known."""
+        """Catalog items matching `query` under the constraints it states ("under $50"),
+        blended with the shopper's model scores if known; items made for the item the query
+        refers to ("a case for my new phone") come first (see :func:`cartwise.search.rank`)."""
         if not tokens(query):
             raise InputError(f"query '{query}' has no words to search for", field="query")
         filters = filters or Filters()
-        view = _view_or_none(self) if user_id and personalization > 0 else None
+        view = _view_or_none(self) if user_id else None
         catalog = view.catalog if view is not None else self.catalog()
         matcher = self.matcher(catalog)
-        relevance = matcher.relevance(query)
-        relevance[~catalog_mask(catalog, filters)] = 0.0
+        parsed = parse_query(query, catalog)
+        history = recent_items(self.store, user_id, HISTORY_LIMIT) if user_id else []
         personal = None
-        if view is not None and user_id:
-            touches = self.touches(view, user_id)
+        if view is not None and personalization > 0:
+            touches = _touches(view, history)
             if touches:
                 scores = self.scorer.score(view.model, Query.of([t.index for t in touches]))
                 personal = np.full(catalog.size, -np.inf)
                 known = view.rows >= 0
                 personal[view.rows[known]] = scores[known]
-        final = self.blender(relevance, personal, personalization)
-        picks = pick(self.store, final, lambda rows: [catalog.ids[r] for r in rows], k, filters)
+        owned = owned_item(parsed.refers_to, history, catalog) if parsed.refers_to else None
+        ranking = rank(
+            parsed,
+            matcher,
+            catalog,
+            allowed=catalog_mask(catalog, filters),
+            personal=personal,
+            owned=owned,
+            compatible=self.compatible(catalog) if owned else None,
+            weights=SearchWeights(personal=personalization),
+            blender=self.blender,
+        )
+        ids = catalog.ids
+        picks = pick(self.store, ranking.scores, lambda rows: [ids[r] for r in rows], k, filters)
         suffix = "; ranked for you from your history" if personal is not None else ""
-        out = [
-            Recommendation(
-                p.item,
-                p.score,
-                matcher.explain(query, p.index) + suffix,
-                {"relevance": float(relevance[p.index])},
-            )
-            for p in picks
-        ]
+        owned_title = catalog.fields["title"][catalog.position[owned]] if owned else ""
+        out = []
+        for p in picks:
+            match = matcher.explain(parsed.text, p.index)
+            fits = bool(ranking.fits[p.index]) and owned is not None
+            reason = match + (f"; made for your '{owned_title}'" if fits else "") + suffix
+            if self.explainer is not None:
+                evidence = [text_match_evidence(match, ranking.relevance[p.index], query)]
+                if fits:
+                    evidence.append(
+                        Evidence("history", f"it is made for your '{owned_title}'", owned_title)
+                    )
+                shopper = [user_id] if user_id else []
+                title = p.item.title or p.item.id
+                reason = self.explainer.explain(
+                    title, p.item.brand, evidence, user_ids=shopper
+                ).reason
+            relevance = {"relevance": float(ranking.relevance[p.index])}
+            out.append(Recommendation(p.item, p.score, reason, relevance))
         return Served(view.version if personal is not None and view else None, out)
 
     # -- sponsored ----------------------------------------------------------------------------
@@ -276,7 +347,7 @@ def _touches(view: ModelView, pairs: Sequence[tuple[str, str]]) -> list[Touch]:
 
 
 def _personal(
-    store: Store,
+    store: ItemRows,
     scorer: Scorer,
     view: ModelView,
     touches: list[Touch],

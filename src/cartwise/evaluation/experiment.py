@@ -40,12 +40,12 @@ ALIASES = {"pop": "popularity", "knn": "itemknn"}
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "ml-1m": {"sasrec": {"max_len": 200, "num_blocks": 2, "dropout": 0.1, "epochs": 60,
                          "learning_rate": 2e-3, "patience": 15}},
-    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2, "epochs": 40,
+    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2, "epochs": 80,
                                    "loss": "sampled", "num_negatives": 4096}},
     "amazon-beauty-text": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,
-                                      "epochs": 60}},
+                                      "epochs": 100}},
     "amazon-scientific": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,
-                                     "epochs": 60}},
+                                     "epochs": 100}},
     "ml-100k": {"sasrec": {"max_len": 200, "num_blocks": 2, "dropout": 0.1, "epochs": 60}},
 }  # fmt: skip
 

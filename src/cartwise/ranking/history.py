@@ -36,6 +36,19 @@ _PURCHASED = (
 )
 
 
+def shopper_events(
+    store: Store, user_id: str, limit: int, *, purchases: bool = True
+) -> tuple[list[tuple[str, str]], set[str]]:
+    """:func:`recent_items` and (with `purchases`, else an empty set) :func:`purchased_items`
+    on one pooled connection: what a recommendation request reads about the shopper."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(_RECENT, {"user_id": user_id, "limit": limit}).all()
+        bought = (
+            {str(i) for i in conn.scalars(_PURCHASED, {"user_id": user_id})} if purchases else set()
+        )
+    return [(str(i), str(k)) for i, k in reversed(rows)], bought
+
+
 def recent_items(store: Store, user_id: str, limit: int) -> list[tuple[str, str]]:
     """(item_id, kind) of the shopper's latest `limit` positive events, oldest first."""
     with store.engine.connect() as conn:

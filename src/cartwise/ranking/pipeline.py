@@ -16,7 +16,7 @@ import numpy as np
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
 from cartwise.models.base import top_k
-from cartwise.ranking.catalog import fetch_items
+from cartwise.ranking.catalog import ItemRows, fetch_items
 from cartwise.ranking.diversity import (
     Diversity,
     category_cap,
@@ -41,7 +41,7 @@ class Pick:
 
 
 def pick(
-    store: Store,
+    store: Store | ItemRows,
     scores: np.ndarray,
     decode: Callable[[list[int]], list[str]],
     k: int,
@@ -52,7 +52,7 @@ def pick(
     """The best `k` items of `scores` that pass `filters` on fresh rows, diversified.
 
     Args:
-        store: where fresh item rows are read.
+        store: where fresh item rows are read (an :class:`ItemRows` reuses unchanged items).
         scores: one score per index; -inf marks what may not be shown.
         decode: index list → external id list.
         k: how many items.
@@ -67,7 +67,7 @@ def pick(
     for _ in range(_MAX_ROUNDS):
         ranked = top_k(scores, want)
         ids = decode([s.item for s in ranked])
-        fresh = fetch_items(store, ids)
+        fresh = store.fetch(ids) if isinstance(store, ItemRows) else fetch_items(store, ids)
         passing = []
         for s, external in zip(ranked, ids, strict=True):
             item = fresh.get(external)

@@ -5,6 +5,11 @@ the web server's many worker threads makes teams compete for the cores (measured
 answers took 10-100× longer than the same scoring from one thread). One scoring thread keeps
 one team, and while it works, requests that arrive queue up and are scored in a single
 ``score_many`` call (one forward pass for many shoppers).
+
+The scoring thread computes with one thread (torch intra-op and BLAS) by default: a request's
+forward pass is far too small to gain from splitting, and on a busy machine a team of threads
+waits for its slowest member (measured on 2 cores under load: SASRec scoring 10-20× slower with
+two threads than with one).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cartwise.models.base import Query, Recommender
 
@@ -38,10 +44,16 @@ class _Job:
 
 
 class Scorer:
-    """Runs ``model.score_many`` for every caller on one background thread."""
+    """Runs ``model.score_many`` for every caller on one background thread.
 
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+    Args:
+        max_batch: most histories scored in one call.
+        threads: compute threads of the scoring thread (torch and BLAS; None: leave them).
+    """
+
+    def __init__(self, max_batch: int = MAX_BATCH, threads: int | None = 1) -> None:
         self.max_batch = max_batch
+        self.threads = threads
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -81,6 +93,8 @@ class Scorer:
                 self._thread = thread
 
     def _run(self) -> None:
+        if self.threads is not None:
+            _limit_threads(self.threads)
         while True:
             jobs = [self._jobs.get()]
             size = len(jobs[0].queries)
@@ -96,6 +110,15 @@ class Scorer:
                     _call(group[0])
                 else:
                     _score_together(group)
+
+
+def _limit_threads(threads: int) -> None:
+    """Compute with `threads` threads from this thread: torch's count is per calling thread
+    (and the default of threads started later); BLAS pools are process-wide."""
+    import torch
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
 
 
 def _by_model(jobs: list[_Job]) -> list[list[_Job]]:

@@ -68,21 +68,30 @@ class ModelView:
         model: the loaded model.
         catalog: the catalog snapshot.
         rows: per model index, the item's catalog row (-1 when not in the catalog).
+        shown: per model index, whether the item may be shown with no filter (available and
+            in the catalog); set by :meth:`build`.
     """
 
     version: str
     model: Recommender
     catalog: CatalogIndex
     rows: np.ndarray
+    shown: np.ndarray | None = None
 
     @classmethod
     def build(cls, version: str, model: Recommender, catalog: CatalogIndex) -> ModelView:
         """Align `model`'s vocabulary with `catalog`."""
         assert model.items_ is not None
-        return cls(version, model, catalog, catalog.vocab_positions(model.items_))
+        rows = catalog.vocab_positions(model.items_)
+        shown = cls(version, model, catalog, rows).vocab_mask(Filters())
+        shown.flags.writeable = False  # shared by every request without filters
+        return cls(version, model, catalog, rows, shown)
 
     def vocab_mask(self, filters: Filters) -> np.ndarray:
-        """Per model index: whether the item is in the catalog and passes `filters`."""
+        """Per model index: whether the item is in the catalog and passes `filters` (read-only
+        when no filter applies: computed once per view)."""
+        if filters.empty and self.shown is not None:
+            return self.shown
         allowed = catalog_mask(self.catalog, filters)
         out = np.zeros(len(self.rows), dtype=bool)
         known = self.rows >= 0

@@ -23,6 +23,7 @@ from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
+from cartwise.service.feedback import ServedLog
 from cartwise.service.feedback_table import ensure_tables
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
@@ -56,6 +57,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = KeyRing(settings.api_keys)
     app.state.metrics = Metrics()
+    app.state.served_log = ServedLog(engine.store)
     install_error_handlers(app)
     for module_router in (
         admin.public,

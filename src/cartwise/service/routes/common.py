@@ -13,7 +13,7 @@ from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.filters import Filters
 from cartwise.ranking.served import Served
 from cartwise.service.auth import Scope, require
-from cartwise.service.feedback import log_served
+from cartwise.service.feedback import ServedLog, log_served
 from cartwise.service.http import StrictJSONRoute
 from cartwise.service.schemas import ErrorOut, RecommendationsOut, Recommended
 
@@ -37,13 +37,14 @@ def router(scope: Scope | None, tag: str) -> APIRouter:
     return APIRouter(route_class=StrictJSONRoute, dependencies=deps, tags=[tag], responses=ERRORS)
 
 
-def engine_of(request: Request) -> Engine:
-    """The app's engine."""
+async def engine_of(request: Request) -> Engine:
+    """The app's engine (dependencies that never block are ``async``: FastAPI runs a plain
+    ``def`` dependency on the thread pool, a thread hop per dependency and request)."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -53,7 +54,7 @@ EngineDep = Annotated[Engine, Depends(engine_of)]
 K = Annotated[int, Query(ge=1, le=100, description="how many items")]
 
 
-def filter_params(
+async def filter_params(
     category: Annotated[str | None, Query(max_length=256, description="any level")] = None,
     min_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
@@ -63,7 +64,7 @@ def filter_params(
     return Filters(category, min_price, max_price, type)
 
 
-def diversity_params(
+async def diversity_params(
     diversity: Literal["none", "mmr", "category_cap"] = "none",
     mmr_lambda: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.7,
     max_per_category: Annotated[int, Query(ge=1, le=100)] = 2,
@@ -83,12 +84,28 @@ def finite(value: float) -> float:
     return value if math.isfinite(value) else math.copysign(1e308, value)
 
 
+async def served_log_of(request: Request) -> ServedLog:
+    """The app's log of served answers."""
+    log: ServedLog = request.app.state.served_log
+    return log
+
+
+ServedLogDep = Annotated[ServedLog, Depends(served_log_of)]
+
+
 def answer(
-    engine: Engine, scenario: str, user_id: str | None, served: Served
+    engine: Engine,
+    scenario: str,
+    user_id: str | None,
+    served: Served,
+    log: ServedLog | None = None,
 ) -> RecommendationsOut:
-    """Log `served` (for feedback) and turn it into the response body."""
+    """Log `served` (for feedback; through `log` when given) and turn it into the response."""
     ids = [r.item.id for r in served.items]
-    rec_id = log_served(engine.store, scenario, user_id, served.version, ids)
+    if log is not None:
+        rec_id = log.log(scenario, user_id, served.version, ids)
+    else:
+        rec_id = log_served(engine.store, scenario, user_id, served.version, ids)
     return RecommendationsOut(
         recommendation_id=rec_id,
         scenario=scenario,

@@ -1,24 +1,43 @@
 """Recommendation scenarios: for a shopper, for an anonymous session, similar items, bought
-together. Every answer carries a ``recommendation_id`` to send feedback against."""
+together. Every answer carries a ``recommendation_id`` to send feedback against.
+
+The routes are ``async`` and run their blocking work (store reads, scoring, the served log) in
+one thread-pool call: for a plain ``def`` route FastAPI also validates the response on the
+thread pool, a second thread hop per request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Query
+from starlette.concurrency import run_in_threadpool
 
+from cartwise.engine import Engine
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.filters import Filters
-from cartwise.service.routes.common import DiversityDep, EngineDep, FiltersDep, K, answer, router
+from cartwise.ranking.served import Served
+from cartwise.service.feedback import ServedLog
+from cartwise.service.routes.common import (
+    DiversityDep,
+    EngineDep,
+    FiltersDep,
+    K,
+    ServedLogDep,
+    answer,
+    router,
+)
 from cartwise.service.schemas import RecommendationsOut, SessionIn
 
 reader = router("read", "recommendations")
 
 
 @reader.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
-def for_user(
+async def for_user(
     user_id: str,
     engine: EngineDep,
+    log: ServedLogDep,
     filters: FiltersDep,
     diversity: DiversityDep,
     k: K = 10,
@@ -26,36 +45,49 @@ def for_user(
 ) -> RecommendationsOut:
     """Top-k for a shopper from their latest events (a shopper never seen gets the cold-start
     ranking). Unavailable items are never returned; purchased ones are left out by default."""
-    served = engine.recommend_user(
-        user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
+    return await _answered(
+        engine,
+        log,
+        "user",
+        user_id,
+        lambda: engine.recommend_user(
+            user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
+        ),
     )
-    return answer(engine, "user", user_id, served)
 
 
 @reader.post("/sessions/recommendations", response_model=RecommendationsOut)
-def for_session(body: SessionIn, engine: EngineDep) -> RecommendationsOut:
+async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> RecommendationsOut:
     """Top-k for an anonymous shopper from the events of the current session (not stored)."""
     filters = Filters(body.category, body.min_price, body.max_price, body.type)
-    served = engine.recommend_session(
-        [(e.item_id, e.kind.value) for e in body.events],
-        body.k,
-        exclude_purchased=body.exclude_purchased,
-        filters=filters,
-        diversity=Diversity(body.diversity),
-    )
-    return answer(engine, "session", None, served)
+
+    def work() -> Served:
+        return engine.recommend_session(
+            [(e.item_id, e.kind.value) for e in body.events],
+            body.k,
+            exclude_purchased=body.exclude_purchased,
+            filters=filters,
+            diversity=Diversity(body.diversity),
+        )
+
+    return await _answered(engine, log, "session", None, work)
 
 
 @reader.get("/items/{item_id}/similar", response_model=RecommendationsOut)
-def similar(item_id: str, engine: EngineDep, filters: FiltersDep, k: K = 10) -> RecommendationsOut:
+async def similar(
+    item_id: str, engine: EngineDep, log: ServedLogDep, filters: FiltersDep, k: K = 10
+) -> RecommendationsOut:
     """Items like this one (404 for an unknown item)."""
-    return answer(engine, "similar", None, engine.similar(item_id, k, filters=filters))
+    return await _answered(
+        engine, log, "similar", None, lambda: engine.similar(item_id, k, filters=filters)
+    )
 
 
 @reader.get("/items/{item_id}/complements", response_model=RecommendationsOut)
-def complements(
+async def complements(
     item_id: str,
     engine: EngineDep,
+    log: ServedLogDep,
     filters: FiltersDep,
     k: K = 10,
     window_days: Annotated[float, Query(gt=0, le=3650, allow_inf_nan=False)] = 30.0,
@@ -63,7 +95,23 @@ def complements(
 ) -> RecommendationsOut:
     """Bought together: items shoppers bought with or within `window_days` after this one,
     ranked by lift (404 for an unknown item)."""
-    served = engine.complements(
-        item_id, k, window_days=window_days, min_support=min_support, filters=filters
+    return await _answered(
+        engine,
+        log,
+        "complements",
+        None,
+        lambda: engine.complements(
+            item_id, k, window_days=window_days, min_support=min_support, filters=filters
+        ),
     )
-    return answer(engine, "complements", None, served)
+
+
+async def _answered(
+    engine: Engine,
+    log: ServedLog,
+    scenario: str,
+    user_id: str | None,
+    serve: Callable[[], Served],
+) -> RecommendationsOut:
+    """``answer(engine, scenario, user_id, serve(), log)`` in one thread-pool call."""
+    return await run_in_threadpool(lambda: answer(engine, scenario, user_id, serve(), log))
