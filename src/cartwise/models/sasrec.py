@@ -201,7 +201,7 @@ class SASRec(Recommender):
             warmup=cfg.warmup, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
             patience=cfg.patience if valid is not None else None, metric="ndcg@10",
             bf16=cfg.bf16, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
-            progress=cfg.progress, desc=f"sasrec on {data.name}",
+            progress=cfg.progress, desc=f"{self.name} on {data.name}",
         )  # fmt: skip
         with _threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
