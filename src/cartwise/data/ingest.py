@@ -66,17 +66,8 @@ Kind = Literal["items", "users", "events"]
 FIELDS: dict[str, tuple[str, ...]] = {
     "items": tuple(Item.model_fields),
     "users": tuple(User.model_fields),
-    "events": (
-        "event_id",
-        "user_id",
-        "session_id",
-        "item_id",
-        "kind",
-        "value",
-        "query",
-        "timestamp",
-        "context",
-    ),
+    # the events table's columns, with the stored "ts" under its schema name "timestamp"
+    "events": tuple("timestamp" if c == "ts" else c for c in t.EVENT_COLUMNS),
 }
 
 
