@@ -66,6 +66,7 @@ def write_result(
     seconds: float = 0.0,
     command: str | None = None,
     name: str | None = None,
+    folder: Path | None = None,
 ) -> Path:
     """Write ``benchmarks/results/<name>.json`` in the common envelope and return its path.
 
@@ -78,6 +79,7 @@ def write_result(
         seconds: wall time of the measured work (``train_seconds`` in the envelope).
         command: the command line that reproduces the run (default: this process's).
         name: file name without ``.json`` (default ``<benchmark>-<dataset>-<model>``).
+        folder: where to write instead of ``benchmarks/results`` (e.g. for trial runs).
     """
     record = {
         "benchmark": benchmark,
@@ -92,8 +94,9 @@ def write_result(
         "git_commit": git_commit(),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name or f'{benchmark}-{dataset}-{model}'}.json"
+    folder = folder or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name or f'{benchmark}-{dataset}-{model}'}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)

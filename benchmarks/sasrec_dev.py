@@ -1,7 +1,7 @@
 """Scratch runner to iterate on SASRec quality and speed on ML-1M / Beauty (not the benchmark).
 
     .venv/bin/python benchmarks/sasrec_dev.py ml-1m '{"epochs": 40, "learning_rate": 2e-3}'
-    .venv/bin/python benchmarks/sasrec_dev.py beauty '{"max_len": 50, "num_blocks": 1}' --users 0.2
+    .venv/bin/python benchmarks/sasrec_dev.py beauty-bert4rec '{"max_len": 50}' --users 0.2
 
 Prints per-epoch progress (logging), then train seconds, validation and test NDCG@10 / HR@10 and
 the achieved GFLOP/s, and appends one JSON line to ``--out`` (default /tmp/sasrec_dev.jsonl).
@@ -15,25 +15,14 @@ import logging
 import os
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.public import load_user_item_txt
+from cartwise.data.public import load_dataset
 from cartwise.data.split import leave_last_out
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.sasrec import SASRec
-
-FILES = {
-    "ml-1m": "ml-1m/ml-1m.txt",
-    "beauty": "beauty-bert4rec/beauty.txt",
-}
-
-
-def _datasets() -> Path:
-    env = os.environ.get("CARTWISE_DATASETS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 
 
 def _subset(data: Dataset, share: float, seed: int) -> Dataset:
@@ -47,7 +36,7 @@ def _subset(data: Dataset, share: float, seed: int) -> Dataset:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("dataset", choices=sorted(FILES))
+    parser.add_argument("dataset", help="a folder name under ../shared/datasets, or a path")
     parser.add_argument("config", nargs="?", default="{}")
     parser.add_argument("--users", type=float, default=1.0, help="share of users to keep")
     parser.add_argument("--seed", type=int, default=0)
@@ -56,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
-    data = load_user_item_txt(_datasets() / FILES[args.dataset], name=args.dataset)
+    data = load_dataset(args.dataset)
     if args.users < 1.0:
         data = _subset(data, args.users, args.seed)
     split = leave_last_out(data)

@@ -2,6 +2,8 @@
 
 Usage: python benchmarks/serving.py [--seconds 5] [--levels 1,8,32] [--catalogs demo,synthetic-100k]
                                     [--model auto] [--work DIR] [--workers 1]
+                                    [--cache both|on|off] [--cache-size 10000] [--shoppers 2000]
+                                    [--results DIR]
 
 For each catalog (the demo store, and a synthetic 100,000-item catalog) a model is trained
 (``auto``: SASRec when it is registered, else EASE on the demo store and ItemKNN on the large
@@ -11,12 +13,20 @@ keep-alive HTTP/1.1 connections busy for `--seconds` per point, after a one-seco
 ``GET /health`` (the framework's ceiling) and ``GET /users/{id}/recommendations?k=10`` for
 random known shoppers. Latency is measured per request by the load process (send → full body).
 
+Each catalog is served twice by default (``--cache both``): with the answer cache
+(``CARTWISE_ANSWER_CACHE_SIZE``, on by default in the service) and with it off (size 0), the
+cost of computing every answer. With the cache, a shopper asked for again gets the kept answer,
+re-checked on fresh rows; the shoppers are drawn at random from 2,000 (``--shoppers``: fewer
+give more repeats), with no events written
+meanwhile, so the share of answers served from the cache grows from point to point (each point
+records it: ``answer_cache_hit_share``, from the server's ``/metrics``; with one worker only).
+
 Writes ``benchmarks/results/serving-<catalog>-<model>.json`` (``…-w<N>.json`` with ``--workers N``
-above 1) with, per point, throughput,
+above 1; ``…-nocache.json`` with the cache off) with, per point, throughput,
 p50/p95/p99 in milliseconds, the load average when the point started and the server's CPU time
 per answer (user + system, all its processes: the figure other jobs on a shared machine move
-least). Targets: p99 ≤ 25 ms at the sustained rate and recommendation
-throughput ≥ 50 % of the /health ceiling.
+least). ``--results DIR`` writes them elsewhere (trial runs). Targets: p99 ≤ 25 ms at the
+sustained rate and recommendation throughput ≥ 50 % of the /health ceiling.
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +254,12 @@ def shopper_paths(store_path: Path, n: int = 2000) -> list[str]:
 
 # -- one catalog --------------------------------------------------------------------------------
 def start_server(
-    store: Path, models: Path, work: Path, workers: int
+    store: Path, models: Path, work: Path, workers: int, cache_size: int
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``uvicorn cartwise.service.app:app_from_env`` on a free loopback port; wait for it."""
+    """Start ``uvicorn cartwise.service.app:app_from_env`` on a free loopback port; wait for it.
+
+    `cache_size` answers are kept per server process (0: the answer cache is off)."""
     import socket
-    import urllib.request
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -255,6 +268,7 @@ def start_server(
         **os.environ,
         "CARTWISE_STORE_URL": str(store.resolve()),
         "CARTWISE_MODEL_DIR": str(models.resolve()),
+        "CARTWISE_ANSWER_CACHE_SIZE": str(cache_size),
     }
     cmd = [sys.executable, "-m", "uvicorn", "cartwise.service.app:app_from_env", "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -275,17 +289,38 @@ def start_server(
     raise RuntimeError("server did not become ready")
 
 
-def bench_catalog(catalog: str, args: argparse.Namespace, work: Path) -> Path:
+_LOOKUPS = re.compile(r'^cartwise_answer_cache_lookups_total\{result="(\w+)"\} (\d+)$', re.M)
+
+
+def cache_lookups(port: int) -> dict[str, int]:
+    """The server's answer-cache counters (hit, miss, stale) from ``/metrics``; with several
+    workers, those of whichever worker answered."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return {kind: int(n) for kind, n in _LOOKUPS.findall(text)}
+
+
+def bench_catalog(catalog: str, args: argparse.Namespace, work: Path, cached: bool) -> Path:
     """Serve one catalog and measure every point; returns the result file."""
     store_path, models, name, config = prepare(catalog, args.model, work)
-    server, port = start_server(store_path, models, work, args.workers)
+    cache_size = args.cache_size if cached else 0
+    server, port = start_server(store_path, models, work, args.workers, cache_size)
     points: dict[str, list[dict[str, Any]]] = {"health": [], "recommendations": []}
     load_before = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared
     try:
-        rec_paths = shopper_paths(store_path)
+        rec_paths = shopper_paths(store_path, args.shoppers)
         for level in args.levels:
             for scenario, paths in (("health", ["/health"]), ("recommendations", rec_paths)):
+                before = cache_lookups(port)
                 point = run_point(port, paths, level, args.seconds, work, server.pid)
+                if scenario == "recommendations" and cached and args.workers == 1:
+                    after = cache_lookups(port)  # warm-up and measured seconds together
+                    done = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+                    total = sum(done.values())
+                    point["answer_cache_lookups"] = done
+                    point["answer_cache_hit_share"] = (
+                        round(done.get("hit", 0) / total, 3) if total else None
+                    )
                 points[scenario].append(point)
                 print(f"{catalog} {scenario:>15} c={level:<3} {json.dumps(point)}")
     finally:
@@ -302,14 +337,19 @@ def bench_catalog(catalog: str, args: argparse.Namespace, work: Path) -> Path:
             "seconds_per_point": args.seconds,
             "levels": args.levels,
             "server": f"uvicorn, {args.workers} worker(s), loopback",
+            "answer_cache_size": cache_size,
+            "shoppers": args.shoppers,
             "load": "second process, keep-alive",
             "load_average_before": load_before,
             "load_average_after": load_after,
             "cpu_count": os.cpu_count(),
         },
         seconds=0.0,
-        # one worker keeps the historical file name; more get their own file
-        name=f"serving-{catalog}-{name}" + (f"-w{args.workers}" if args.workers != 1 else ""),
+        # one worker with the cache keeps the historical file name; the others get their own
+        name=f"serving-{catalog}-{name}"
+        + (f"-w{args.workers}" if args.workers != 1 else "")
+        + ("" if cached else "-nocache"),
+        folder=args.results,
     )
 
 
@@ -330,6 +370,7 @@ def summarize(points: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "sustained_concurrency": sustained["concurrency"] if sustained else None,
         "sustained_p99_ms": sustained["p99_ms"] if sustained else None,
         "server_cpu_ms_per_request": best.get("server_cpu_ms_per_request"),
+        "answer_cache_hit_share": best.get("answer_cache_hit_share"),
         "health_ceiling_rps": ceiling,
         "rps_vs_ceiling": round(best["rps"] / ceiling, 3),
         "errors": sum(p["errors"] for p in recs),
@@ -347,6 +388,21 @@ def main() -> int:
     parser.add_argument("--model", default="auto")
     parser.add_argument("--work", type=Path, default=None, help="keep stores here (reused)")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--cache",
+        choices=["both", "on", "off"],
+        default="both",
+        help="answer cache of the server: on (the service's default), off, or both in turn",
+    )
+    parser.add_argument(
+        "--cache-size", type=int, default=10_000, help="answers kept per process when on"
+    )
+    parser.add_argument(
+        "--shoppers", type=int, default=2000, help="random shoppers asked for (fewer: more hits)"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=None, help="write result files here (default: results/)"
+    )
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
@@ -359,9 +415,11 @@ def main() -> int:
     work = (args.work or Path(tempfile.mkdtemp(prefix="cartwise-serving-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CARTWISE_API_KEYS", "{}")
+    modes = {"both": [True, False], "on": [True], "off": [False]}[args.cache]
     for catalog in args.catalogs.split(","):
-        path = bench_catalog(catalog, args, work)
-        print(f"wrote {path}")
+        for cached in modes:
+            path = bench_catalog(catalog, args, work, cached)
+            print(f"wrote {path}")
     return 0
 
 

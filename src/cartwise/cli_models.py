@@ -1,17 +1,22 @@
-"""CLI commands for models: train, recommend, models."""
+"""CLI commands for models: train, recommend, search, models, evaluate."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from cartwise.cli_common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.config import get_settings
 from cartwise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cartwise.engine import Engine
+    from cartwise.ranking.served import Recommendation
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
@@ -70,16 +75,50 @@ def recommend(
     models: ModelDirOpt = None,
 ) -> None:
     """Show recommendations for a shopper from the active model."""
+    engine = configured_engine(store, models)
+    title = f"for {user_id} ({engine.active_version()})"
+    console.print(_table(title, engine.recommend(user_id, k)))
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="what the shopper typed")],
+    k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
+    user: Annotated[
+        str | None, typer.Option("--user", help="blend with this shopper's taste")
+    ] = None,
+    keyword_only: Annotated[
+        bool,
+        typer.Option(
+            "--keyword-only", help="BM25 only, no language model [env CARTWISE_SEARCH_MODE]"
+        ),
+    ] = False,
+    store: StoreOpt = None,
+    models: ModelDirOpt = None,
+) -> None:
+    """Search the catalog: keywords plus the sentence encoder's meaning (when the lm extra is
+    installed; CARTWISE_SEARCH_MODE=keyword or --keyword-only turns it off)."""
+    updates = {"search_mode": "keyword"} if keyword_only else {}
+    engine = configured_engine(store, models, **updates)
+    console.print(_table(f"search '{query}'", engine.search(query, k, user_id=user).items))
+
+
+def configured_engine(store: str | None, models: Path | None, **updates: Any) -> Engine:
+    """The engine the settings describe (hybrid search, reranking when on), over the store
+    and model folder named on the command line, else the configured ones."""
     from cartwise.engine import Engine
 
-    engine = Engine(open_store(store), model_dir(models))
-    table = Table(title=f"for {user_id} ({engine.active_version()})")
+    settings = get_settings().model_copy(update={"model_dir": model_dir(models), **updates})
+    return Engine.from_settings(settings, store=open_store(store))
+
+
+def _table(title: str, recs: list[Recommendation]) -> Table:
+    table = Table(title=title)
     for col in ("#", "item", "title", "price", "score", "why"):
         table.add_column(col)
-    for i, rec in enumerate(engine.recommend(user_id, k), 1):
+    for i, rec in enumerate(recs, 1):
         price = f"{rec.item.price:.2f} {rec.item.currency}" if rec.item.price is not None else ""
         table.add_row(str(i), rec.item.id, rec.item.title, price, f"{rec.score:.3f}", rec.reason)
-    console.print(table)
+    return table
 
 
 def models(models: ModelDirOpt = None) -> None:
@@ -154,5 +193,5 @@ def evaluate(
 
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:
     """Add this module's commands to the app."""
-    for fn in (train, recommend, models, evaluate):
+    for fn in (train, recommend, search, models, evaluate):
         command(fn)

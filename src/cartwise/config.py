@@ -47,6 +47,29 @@ class Settings(BaseSettings):
         description="must be true before any (redacted) text is sent to a remote generator",
     )
 
+    # -- search and ranking stages ------------------------------------------------------------
+    search_mode: Literal["auto", "hybrid", "keyword"] = Field(
+        default="auto",
+        description=(
+            "search matching: auto = BM25 + the sentence encoder when the lm extra is installed "
+            "(BM25 only, with a warning, when it is not or the model fails to load); hybrid = "
+            "the same but a missing encoder is an error; keyword = BM25 only"
+        ),
+    )
+    search_keyword_weight: float = Field(
+        default=0.5, ge=0, description="share of BM25 in hybrid search relevance"
+    )
+    search_semantic_weight: float = Field(
+        default=0.5, ge=0, description="share of encoder cosine in hybrid search relevance"
+    )
+    rerank: bool = Field(
+        default=False,
+        description="reorder personalised lists with the generative LM (CARTWISE_GENERATOR)",
+    )
+    rerank_top_n: int = Field(
+        default=20, ge=2, le=99, description="candidates the reranking LM sees per request"
+    )
+
     # -- HTTP service -----------------------------------------------------------------------
     api_keys: dict[str, list[Literal["read", "write", "admin"]]] = Field(
         default_factory=dict,
@@ -64,6 +87,15 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="how often the service re-reads the catalog written by other processes",
+    )
+    answer_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description=(
+            "finished answers (shopper lists, similar items) kept per process and reused while "
+            "the model version, catalog, the shopper's events and the items' rows in the store "
+            "are unchanged; 0 turns the cache off"
+        ),
     )
 
 

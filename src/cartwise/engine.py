@@ -20,7 +20,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,11 +31,13 @@ from cartwise.errors import ModelError
 from cartwise.lifecycle import ACTIVE_FILE, Versions
 from cartwise.models.base import Query, Recommender, Rng
 from cartwise.models.registry import REGISTRY, model_class
+from cartwise.ranking.answers import DEFAULT_CAPACITY, AnswerCache
 from cartwise.ranking.catalog import CatalogIndex, ItemRows, catalog_mark
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.explain import Explainer
 from cartwise.ranking.filters import Filters
 from cartwise.ranking.history import purchased_items, recent_items
+from cartwise.ranking.rerank import LMReranker, reranker_from_settings
 from cartwise.ranking.scorer import Scorer
 from cartwise.ranking.served import ModelView, Recommendation, Served
 from cartwise.search import (
@@ -45,7 +47,13 @@ from cartwise.search import (
     TextMatcher,
     blend,
     compatibility_index,
+    matcher_from_settings,
 )
+
+if TYPE_CHECKING:
+    from cartwise.config import Settings
+    from cartwise.text.encoder import TextEncoder
+    from cartwise.text.generator import TextGenerator
 
 _log = logging.getLogger(__name__)
 
@@ -64,6 +72,15 @@ class Engine(Scenarios):
         blender: mixes search relevance with the shopper's model scores.
         explainer: phrases personalised reasons from their evidence (e.g. with a generator);
             None keeps the template reasons.
+        reranker: reorders personalised lists with a language model (off by default; see
+            :mod:`cartwise.ranking.rerank`).
+        answer_cache: most finished answers kept for shoppers and item pages (0: off). A kept
+            answer is reused only while the model version, catalog snapshot, the shopper's
+            history in the store and the rows of its candidates are unchanged (see
+            :mod:`cartwise.ranking.answers`).
+
+    :meth:`from_settings` builds the engine the CLI and the service use: hybrid search with
+    the sentence encoder when the ``lm`` extra is installed, reranking when switched on.
     """
 
     def __init__(
@@ -75,6 +92,8 @@ class Engine(Scenarios):
         matcher: MatcherFactory = KeywordMatcher,
         blender: Blender = blend,
         explainer: Explainer | None = None,
+        reranker: LMReranker | None = None,
+        answer_cache: int = DEFAULT_CAPACITY,
     ) -> None:
         self.store = store
         self.versions = Versions(model_dir)
@@ -82,6 +101,7 @@ class Engine(Scenarios):
         self.matcher_factory = matcher
         self.blender = blender
         self.explainer = explainer
+        self.reranker = reranker
         self._view: ModelView | None = None
         self._view_lock = threading.Lock()
         self._catalog: CatalogIndex | None = None
@@ -96,6 +116,36 @@ class Engine(Scenarios):
         self.scorer = Scorer()
         self._active: tuple[tuple[int, int, int], str | None] | None = None
         self.item_rows = ItemRows(store)
+        self.answers = AnswerCache(answer_cache)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        encoder: TextEncoder | None = None,
+        generator: TextGenerator | None = None,
+    ) -> Engine:
+        """The engine `settings` describe: their store (unless `store` is given) and model
+        folder, search by ``search_mode`` (:func:`cartwise.search.matcher_from_settings`) and
+        the reranking stage when ``rerank`` is on.
+
+        Args:
+            settings: the configuration.
+            store: an open store to use instead of ``settings.store_url``.
+            encoder: sentence encoder for search instead of ``settings.encoder_model``.
+            generator: language model for reranking instead of ``settings.generator``.
+        """
+        store = store or Store.open(settings.store_url)
+        return cls(
+            store,
+            settings.model_dir,
+            catalog_ttl=settings.catalog_refresh_seconds,
+            matcher=matcher_from_settings(settings, store, encoder=encoder),
+            reranker=reranker_from_settings(settings, generator),
+            answer_cache=settings.answer_cache_size,
+        )
 
     # -- training and versions --------------------------------------------------------------
     def train(

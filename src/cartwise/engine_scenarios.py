@@ -4,25 +4,28 @@ items, bought together, search and sponsored ranking.
 Mixed into :class:`cartwise.engine.Engine`, which provides the store, the active model view
 (model + catalog snapshot), the search matcher and the purchased-items lookup. Every scenario
 reads what it needs from the store at request time and checks the final items on fresh rows.
+Personalised lists and similar items are kept in the engine's answer cache, under a key made of
+what was just read (:mod:`cartwise.ranking.answers`): a repeat skips the scoring, not the reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cartwise.data.schema import POSITIVE_KINDS, EventKind, Item
 from cartwise.data.store import Store
+from cartwise.engine_explain import Phrasing
 from cartwise.errors import InputError, ModelError, NotFoundError
 from cartwise.models.base import Query, Recommender
 from cartwise.ranking.ads import engagement_probabilities, rank_candidates, relevance_of
+from cartwise.ranking.answers import AnswerCache, Seen, history_digest
 from cartwise.ranking.catalog import CatalogIndex, ItemRows, fetch_items
 from cartwise.ranking.complements import co_purchases
 from cartwise.ranking.diversity import Diversity, HasItemVectors
-from cartwise.ranking.explain import Evidence, Explainer, history_evidence, text_match_evidence
+from cartwise.ranking.explain import Evidence, Explainer, text_match_evidence
 from cartwise.ranking.filters import Filters, catalog_mask, rejection
 from cartwise.ranking.history import recent_items, shopper_events
 from cartwise.ranking.pipeline import pick
@@ -34,8 +37,10 @@ from cartwise.ranking.reasons import (
     reasons_from_scores,
     recent_touches,
 )
+from cartwise.ranking.rerank import LMReranker
 from cartwise.ranking.scorer import Scorer
 from cartwise.ranking.served import AdChoice, AdRanking, ModelView, Recommendation, Served
+from cartwise.ranking.ties import PopularityTies
 from cartwise.search import (
     Blender,
     SearchWeights,
@@ -57,7 +62,7 @@ def item_vectors(model: Recommender) -> np.ndarray | None:
     return model.item_vectors() if isinstance(model, HasItemVectors) else None
 
 
-class Scenarios:
+class Scenarios(Phrasing):
     """Recommendation scenarios over the attributes and methods the Engine provides."""
 
     if TYPE_CHECKING:
@@ -66,6 +71,8 @@ class Scenarios:
         blender: Blender
         scorer: Scorer
         explainer: Explainer | None
+        reranker: LMReranker | None
+        answers: AnswerCache
 
         def view(self) -> ModelView: ...
         def catalog(self) -> CatalogIndex: ...
@@ -94,38 +101,12 @@ class Scenarios:
         recent, exclude = shopper_events(
             self.store, user_id, HISTORY_LIMIT, purchases=exclude_purchased
         )
-        touches = _touches(view, recent)
         filters = filters or Filters()
-        served = _personal(
-            self.item_rows, self.scorer, view, touches, k, filters, diversity, exclude
-        )
-        return self._phrased(view, touches, served, user_id)
-
-    def _phrased(
-        self, view: ModelView, touches: list[Touch], served: Served, user_id: str | None = None
-    ) -> Served:
-        """`served` with reasons phrased by the explainer from history evidence, if one is set
-        (the template reasons of :mod:`cartwise.ranking.reasons` otherwise)."""
-        explainer = self.explainer
-        if explainer is None or not touches or not served.items:
+        served = self._personal(view, recent, exclude, self._pool(k), filters, diversity)
+        if self.reranker is None and self.explainer is None:  # no later stage changes it
             return served
-        recent = recent_touches(touches)
-        indices = [view.index(r.item.id) for r in served.items]
-        rows = self.scorer.score_many(view.model, evidence_queries(recent))
-        brands = [view.catalog.fields["brand"][view.rows[t.index]] or None for t in recent]
-        chosen = [i if i is not None else 0 for i in indices]
-        evidence = history_evidence(rows, recent, chosen, brands)
-        ids = [user_id] if user_id else []
-        items = [
-            replace(
-                r,
-                reason=explainer.explain(
-                    r.item.title or r.item.id, r.item.brand, ev, user_ids=ids
-                ).reason,
-            )
-            for r, ev in zip(served.items, evidence, strict=True)
-        ]
-        return Served(served.version, items)
+        touches = _touches(view, recent)
+        return self._phrased(view, touches, self._reranked(touches, served, k, user_id), user_id)
 
     def recommend_session(
         self,
@@ -142,12 +123,42 @@ class Scenarios:
         positive = [(item, kind) for item, kind in events if kind in _POSITIVE]
         bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
         exclude = bought if exclude_purchased else set()
-        touches = _touches(view, positive[-HISTORY_LIMIT:])
+        recent = positive[-HISTORY_LIMIT:]
         filters = filters or Filters()
-        served = _personal(
-            self.item_rows, self.scorer, view, touches, k, filters, diversity, exclude
+        served = self._personal(view, recent, exclude, self._pool(k), filters, diversity)
+        if self.reranker is None and self.explainer is None:
+            return served
+        touches = _touches(view, recent)
+        return self._phrased(view, touches, self._reranked(touches, served, k))
+
+    def _personal(
+        self,
+        view: ModelView,
+        recent: Sequence[tuple[str, str]],
+        exclude: set[str],
+        k: int,
+        filters: Filters,
+        diversity: Diversity | None,
+    ) -> Served:
+        """The model's top-k for a history of (item_id, kind) pairs, with template reasons:
+        from the answer cache when nothing it depends on changed."""
+        key = ("personal", history_digest(recent, exclude), k, filters, diversity)
+        return self.answers.answer(
+            view,
+            key,
+            self.item_rows,
+            lambda seen: _personal(
+                self.item_rows,
+                self.scorer,
+                view,
+                _touches(view, recent),
+                k,
+                filters,
+                diversity,
+                exclude,
+                seen,
+            ),
         )
-        return self._phrased(view, touches, served)
 
     # -- item pages ---------------------------------------------------------------------------
     def similar(self, item_id: str, k: int = 10, *, filters: Filters | None = None) -> Served:
@@ -155,7 +166,16 @@ class Scenarios:
         anchor = self.store.get_item(item_id)
         view = self.view()
         filters = filters or Filters()
-        idx = view.index(item_id)
+        # what the answer reads of the anchor's row is part of the key
+        key = ("similar", item_id, anchor.title, tuple(anchor.category), k, filters)
+        return self.answers.answer(
+            view, key, self.item_rows, lambda seen: self._similar(view, anchor, k, filters, seen)
+        )
+
+    def _similar(
+        self, view: ModelView, anchor: Item, k: int, filters: Filters, seen: Seen
+    ) -> Served:
+        idx = view.index(anchor.id)
         title = anchor.title or anchor.id
         scores = np.full(len(view.rows), -np.inf)
         if idx is None:  # new item: popular items of its own leaf category
@@ -175,8 +195,8 @@ class Scenarios:
                 scores = self.scorer.score(view.model, Query.of([idx])).astype(np.float64)
                 scores[idx] = -np.inf
                 reason, reasons = "", []
-        scores[~view.vocab_mask(filters)] = -np.inf
-        picks = pick(self.store, scores, view.decode, k, filters)
+        view.hide(scores, filters)
+        picks = pick(self.item_rows, scores, view.decode, k, filters, seen=seen)
         if reasons is not None and idx is not None:
             touch = [Touch(idx, "view", title)]
             rows = self.scorer.score_many(view.model, evidence_queries(touch))
@@ -355,38 +375,34 @@ def _personal(
     filters: Filters,
     diversity: Diversity | None,
     exclude: set[str],
+    seen: Seen | None = None,
 ) -> Served:
     model = view.model
     if touches:  # one scoring pass: the history, the evidence for reasons, the empty history
         recent = recent_touches(touches)
         queries = [Query.of([t.index for t in touches]), *evidence_queries(recent)]
         rows = scorer.score_many(model, queries)
-        scores = _with_popularity_ties(rows[0], rows[-1])
+        scores = _popularity_ties(view, rows[-1]).apply(rows[0], rows[-1])
     else:
         scores = scorer.score(model, Query.of([])).astype(np.float64)
-    scores[~view.vocab_mask(filters)] = -np.inf
+    view.hide(scores, filters)
     for item_id in exclude:
         idx = view.index(item_id)
         if idx is not None:
             scores[idx] = -np.inf
-    picks = pick(store, scores, view.decode, k, filters, diversity, item_vectors(model))
+    picks = pick(store, scores, view.decode, k, filters, diversity, item_vectors(model), seen)
     chosen = [p.index for p in picks]
     reasons = reasons_from_scores(rows[1:], recent, chosen) if touches else [COLD_START] * k
     items = [Recommendation(p.item, p.score, r) for p, r in zip(picks, reasons, strict=False)]
     return Served(view.version, items)
 
 
-def _with_popularity_ties(scores: np.ndarray, cold: np.ndarray) -> np.ndarray:
-    """`scores`, where items scored alike are ordered by their cold-start score (e.g. the many
-    items ItemKNN scores 0): a nudge of at most 1e-6 of the score range."""
-    out = scores.astype(np.float64)
-    finite = np.isfinite(out) & np.isfinite(cold)
-    if finite.any():
-        span = float(np.ptp(out[finite])) or 1.0
-        c = cold[finite].astype(np.float64)
-        c_span = float(np.ptp(c)) or 1.0
-        out[finite] += 1e-6 * span * (c - c.min()) / c_span
-    return out
+def _popularity_ties(view: ModelView, cold: np.ndarray) -> PopularityTies:
+    """The view's cold-start tie-break, prepared on first use (it checks the row it is given)."""
+    ties: PopularityTies | None = view.memo.get("ties")
+    if ties is None:
+        ties = view.memo["ties"] = PopularityTies.of(cold)
+    return ties
 
 
 def _require_items(store: Store, ids: Sequence[str]) -> dict[str, Item]:

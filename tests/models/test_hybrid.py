@@ -85,15 +85,34 @@ def test_cold_twin_is_ranked_like_the_learnt_item(twin: tuple[Dataset, Hybrid]) 
 def test_unseen_items_keep_a_zero_id_embedding(twin: tuple[Dataset, Hybrid]) -> None:
     data, model = twin
     assert isinstance(model.net_, HybridNet)
-    weight = model.net_.items.weight.detach()
+    items = model.net_.items
+    weight, borrowed = items.weight.detach(), items.borrowed
     for name in ("new5", "new-x"):
         assert torch.count_nonzero(weight[data.items.index(name)]) == 0
     assert torch.count_nonzero(weight[data.items.index("i5")]) > 0
-    # the cold twin's vector is the projection of i5's text: identical to i5's text part
+    i5, new5, new_x = data.items.encode(["i5", "new5", "new-x"])
+    # seen items borrow nothing; the twin borrows (almost only) i5's id embedding, since its
+    # title is i5's; the unrelated title borrows less
+    seen = torch.from_numpy(model.seen_ if model.seen_ is not None else np.zeros(0, bool))
+    assert torch.count_nonzero(borrowed[seen]) == 0
+    assert F.cosine_similarity(borrowed[new5], weight[i5], dim=0) > 0.99
+    assert borrowed[new_x].norm() < 0.5 * borrowed[new5].norm()
+    table = model.item_table()
+    np.testing.assert_allclose(
+        table[new5], table[i5] - weight[i5].numpy() + borrowed[new5].numpy(), atol=1e-6
+    )
+    assert [s.item for s in model.similar_items(new5, k=1)] == [i5]
+
+
+def test_without_borrowing_a_cold_item_is_its_text_projection() -> None:
+    data = cycle_with_twin()
+    model = Hybrid({**SUCCESSOR, "epochs": 2, "cold_neighbours": 0}).fit(data, rng=0)
+    assert isinstance(model.net_, HybridNet)
+    weight = model.net_.items.weight.detach()
+    assert torch.count_nonzero(model.net_.items.borrowed) == 0
     table = model.item_table()
     i5, new5 = data.items.encode(["i5", "new5"])
     np.testing.assert_allclose(table[new5], table[i5] - weight[i5].numpy(), atol=1e-6)
-    assert [s.item for s in model.similar_items(new5, k=1)] == [i5]
 
 
 def test_plain_sasrec_cannot_place_the_cold_twin() -> None:

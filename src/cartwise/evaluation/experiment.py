@@ -38,10 +38,10 @@ ALIASES = {"pop": "popularity", "knn": "itemknn"}
 #: ML-1M emb 64, 2 blocks, length 200; Beauty emb 64, 1 block, length 50) and an epoch budget
 #: that fits 20 minutes of training on 2 cores. Datasets not named here use the model defaults.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "ml-1m": {"sasrec": {"max_len": 200, "num_blocks": 2, "dropout": 0.1, "epochs": 60,
+    "ml-1m": {"sasrec": {"max_len": 200, "num_blocks": 2, "dropout": 0.1, "epochs": 70,
                          "learning_rate": 2e-3, "patience": 15}},
-    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2, "epochs": 80,
-                                   "loss": "sampled", "num_negatives": 4096}},
+    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 2, "dropout": 0.2,
+                                   "scale_embeddings": True, "epochs": 12, "patience": 4}},
     "amazon-beauty-text": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,
                                       "epochs": 100}},
     "amazon-scientific": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,

@@ -12,6 +12,12 @@ a new product whose text reads like a known one lands next to it. Id dropout hid
 fraction of the id embeddings at every step, which makes ``W · t`` carry the item on its own
 instead of leaving everything to the ids.
 
+After training, each unseen item also *borrows* an id embedding from the seen items whose text
+is closest to its own (``cold_neighbours``): the softmax(cos / τ)-weighted mean of their id
+embeddings, scaled by the best cosine (clamped at 0), so an item unlike anything known borrows
+little. Without it a cold item competes with ``W · t`` alone against warm items that carry
+``E_id + W · t``, and loses to them in almost every ranking.
+
 Two things differ from SASRec:
 
 - The training softmax runs over the *seen* items only. An unseen item is never a target, so as
@@ -56,27 +62,34 @@ class HybridConfig(SASRecConfig):
         encoder: ``"all-MiniLM-L6-v2"``, ``"hashing-<dim>"`` or a sentence-transformers folder.
         encoder_cache: store path/URL caching the text vectors (None: encode every fit).
         id_dropout: probability that an item's id embedding is hidden in a training step.
+        cold_neighbours: seen items (nearest by text) whose id embeddings an unseen item
+            borrows after training (0: none, the item keeps ``W · t`` only).
+        cold_temperature: τ of the softmax over those neighbours' text cosines.
     """
 
     encoder: str = MINILM
     encoder_cache: Path | None = None
     id_dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    cold_neighbours: int = Field(default=10, ge=0)
+    cold_temperature: float = Field(default=0.05, gt=0.0)
 
 
 class TextItemEmbedding(nn.Embedding):
-    """Item table ``seen · mask · E_id + W t`` (see the module docstring).
+    """Item table ``seen · mask · E_id + borrowed + W t`` (see the module docstring).
 
-    ``weight`` is the id table E_id (V, D); ``text`` (V, E) and ``seen`` (V, 1) are buffers, so
-    they travel with the state dict.
+    ``weight`` is the id table E_id (V, D); ``text`` (V, E), ``seen`` (V, 1) and ``borrowed``
+    (V, D; zero for seen items) are buffers, so they travel with the state dict.
     """
 
     text: torch.Tensor
     seen: torch.Tensor
+    borrowed: torch.Tensor
 
     def __init__(self, text: torch.Tensor, seen: torch.Tensor, dim: int, id_dropout: float):
         super().__init__(text.shape[0], dim, padding_idx=0)
         self.register_buffer("text", text.float())  # (V, E)
         self.register_buffer("seen", seen.float().reshape(-1, 1))  # (V, 1)
+        self.register_buffer("borrowed", torch.zeros(text.shape[0], dim))  # (V, D)
         self.proj = nn.Linear(text.shape[1], dim, bias=False)
         nn.init.normal_(self.weight, mean=0.0, std=0.02)
         nn.init.normal_(self.proj.weight, mean=0.0, std=0.02)
@@ -92,8 +105,28 @@ class TextItemEmbedding(nn.Embedding):
         keep = self.seen  # (V, 1)
         if self.training and self.id_dropout > 0:
             keep = keep * (torch.rand_like(keep) >= self.id_dropout)
-        table: torch.Tensor = self.weight * keep + self.proj(self.text)  # (V, D)
+        table: torch.Tensor = self.weight * keep + self.borrowed + self.proj(self.text)  # (V, D)
         return table
+
+    @torch.no_grad()
+    def borrow(self, neighbours: int, temperature: float, chunk: int = 4096) -> None:
+        """Set ``borrowed`` for every unseen item (padding excluded) from the id embeddings of
+        its `neighbours` nearest seen items by text cosine; zero for seen items."""
+        self.borrowed.zero_()
+        flags = self.seen.reshape(-1) > 0
+        flags[0] = True  # padding borrows nothing
+        seen, unseen = torch.nonzero(flags).reshape(-1)[1:], torch.nonzero(~flags).reshape(-1)
+        if neighbours < 1 or len(seen) == 0 or len(unseen) == 0:
+            return
+        unit = F.normalize(self.text.float(), dim=1)  # (V, E)
+        ids, known = self.weight[seen], unit[seen].t()  # (S, D), (E, S)
+        k = min(neighbours, len(seen))
+        for start in range(0, len(unseen), chunk):
+            rows = unseen[start : start + chunk]  # (C,)
+            sims, nearest = (unit[rows] @ known).topk(k, dim=1)  # (C, k), (C, k)
+            weights = torch.softmax(sims / temperature, dim=1)  # (C, k)
+            weights = weights * sims[:, :1].clamp_min(0.0)  # an item unlike any borrows little
+            self.borrowed[rows] = torch.einsum("ck,ckd->cd", weights, ids[nearest])  # (C, D)
 
     def candidates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices of the seen items (S,) and, per item index, its position among them (V,)
@@ -122,11 +155,9 @@ class HybridNet(SASRecNet):
 
     def __init__(
         self, text: torch.Tensor, seen: torch.Tensor, max_len: int, dim: int, blocks: int,
-        heads: int, hidden: int, dropout: float, fused_attention: bool, id_dropout: float,
+        heads: int, hidden: int, dropout: float, id_dropout: float, **options: Any,
     ) -> None:  # fmt: skip
-        super().__init__(
-            text.shape[0] - 1, max_len, dim, blocks, heads, hidden, dropout, fused_attention
-        )
+        super().__init__(text.shape[0] - 1, max_len, dim, blocks, heads, hidden, dropout, **options)
         self.item_emb = TextItemEmbedding(text, seen, dim, id_dropout)
 
     @property
@@ -168,6 +199,9 @@ class Hybrid(SASRec):
         self.seen_ = data.item_counts > 0
         self.seen_[0] = False
         super()._fit(data, rng, valid)
+        net = self._net
+        assert isinstance(net, HybridNet)
+        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature)
 
     def _new_net(self, n_items: int) -> SASRecNet:
         cfg = self.config
@@ -178,7 +212,7 @@ class Hybrid(SASRec):
         return HybridNet(
             torch.from_numpy(self.text_), torch.from_numpy(self.seen_), cfg.max_len,
             cfg.embedding_size, cfg.num_blocks, cfg.num_heads, cfg.ffn_size or cfg.embedding_size,
-            cfg.dropout, cfg.fused_attention, cfg.id_dropout,
+            cfg.dropout, cfg.id_dropout, **self._net_options(),
         )  # fmt: skip
 
     def _loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:

@@ -56,6 +56,9 @@ class SASRecConfig(BaseModel):
         dropout: dropout on embeddings and residual branches.
         fused_attention: torch's fused attention kernel instead of the explicit (on CPU faster
             at these lengths) softmax(QKᵀ/√d)V; the results are the same.
+        scale_embeddings: multiply input item embeddings by √D (original SASRec).
+        attention_dropout: dropout on the attention probabilities.
+        activation: feed-forward non-linearity.
         learning_rate: AdamW peak learning rate.
         weight_decay: AdamW decoupled weight decay on matrices.
         batch_size: sequences per training batch.
@@ -85,6 +88,9 @@ class SASRecConfig(BaseModel):
     ffn_size: int | None = Field(default=None, ge=1)
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     fused_attention: bool = False
+    scale_embeddings: bool = False
+    attention_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    activation: Literal["gelu", "relu"] = "gelu"
     learning_rate: float = Field(default=1e-3, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     batch_size: int = Field(default=128, ge=1)
@@ -218,8 +224,16 @@ class SASRec(Recommender):
         cfg = self.config
         return SASRecNet(
             n_items, cfg.max_len, cfg.embedding_size, cfg.num_blocks, cfg.num_heads,
-            cfg.ffn_size or cfg.embedding_size, cfg.dropout, cfg.fused_attention,
+            cfg.ffn_size or cfg.embedding_size, cfg.dropout, **self._net_options(),
         )  # fmt: skip
+
+    def _net_options(self) -> dict[str, Any]:
+        """The network's keyword options, shared with subclasses' networks."""
+        cfg = self.config
+        return {
+            "fused_attention": cfg.fused_attention, "scale_embeddings": cfg.scale_embeddings,
+            "attention_dropout": cfg.attention_dropout, "activation": cfg.activation,
+        }  # fmt: skip
 
     def _loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
         assert isinstance(net, SASRecNet)
@@ -343,6 +357,26 @@ class SASRec(Recommender):
             raise ModelError(f"{file} does not match {path / 'config.json'}: {exc}") from exc
         self.net_ = net.eval()
         self.prior_ = tensors["prior"].numpy()
+
+    # -- explanations --------------------------------------------------------------------
+    def attention_weights(self, history: Sequence[int] | np.ndarray) -> np.ndarray:
+        """How much the last position attends to each item of `history`'s window (its last
+        `max_len` items, oldest first) in the last block, averaged over heads: which past
+        events drove the scores. Non-negative and summing to 1; empty for an empty history.
+
+        Raises:
+            ModelError: an index is outside 1..n_items.
+        """
+        window = np.asarray(history, dtype=np.int64)[-self.config.max_len :]
+        net = self._net
+        if not len(window):
+            return np.zeros(0)
+        if window.min() < 1 or window.max() > self.n_items:
+            raise ModelError(f"history indices must be in 1..{self.n_items}, got {window.tolist()}")
+        with _scoring(net, self.config.num_threads):
+            att = net.last_attention(torch.from_numpy(window)[None, :])  # (1, T, T)
+        weights: np.ndarray = att[0, -1].double().numpy()  # (T,)
+        return weights
 
 
 def _length_groups(lengths: np.ndarray, most: int) -> list[np.ndarray]:

@@ -6,6 +6,10 @@ The evidence is computed by the system, never by a language model:
   Each recent history item is scored alone by the model (item-item similarity as the model sees
   it); an event counts when it lifts the candidate's score above that row's floor, strongest
   first.
+- **history by attention** (:func:`attention_evidence`): for a Transformer
+  (:class:`HasAttention`, e.g. SASRec), the history events its last position attends to most,
+  with their attention weights. One set per request: the last position's hidden state scores
+  every item of the list.
 - **text match** (:func:`text_match_evidence`): which query words matched which fields, or how
   close the item's text is to the query, for search.
 - **new arrival** (:func:`new_arrival_evidence`): a cold item (no events yet) is tied to the
@@ -26,7 +30,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -142,6 +146,56 @@ def history_evidence(
             ]
         )
     return out
+
+
+@runtime_checkable
+class HasAttention(Protocol):
+    """A model that can say how much its last position attends to each history item."""
+
+    def attention_weights(self, history: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Weights over the last ``len(result)`` items of `history`, summing to 1."""
+        ...
+
+
+def attention_evidence(
+    weights: np.ndarray,
+    touches: Sequence[Touch],
+    brands: Sequence[str | None] | None = None,
+    *,
+    top: int = MAX_HISTORY,
+) -> list[Evidence]:
+    """The history items with the highest attention weight, strongest first.
+
+    Args:
+        weights: per history position, the attention weight (``attention_weights`` of the
+            touches' model indices); aligned with the *last* ``len(weights)`` touches.
+        touches: the history, oldest first.
+        brands: brand per touch (optional).
+        top: most items returned.
+
+    Returns:
+        One "history" fact per distinct item (an item seen at several positions gets the sum of
+        their weights and its latest event's verb), its weight the attention share in [0, 1].
+    """
+    offset = len(touches) - len(weights)
+    total: dict[int, float] = {}
+    latest: dict[int, int] = {}
+    for pos, w in enumerate(weights):
+        i = offset + pos
+        index = touches[i].index
+        total[index] = total.get(index, 0.0) + float(w)
+        latest[index] = i
+    ranked = sorted(total, key=lambda index: (-total[index], -latest[index]))[:top]
+    return [
+        Evidence(
+            "history",
+            _did(touches[latest[index]]),
+            touches[latest[index]].title,
+            brands[latest[index]] if brands is not None else None,
+            total[index],
+        )
+        for index in ranked
+    ]
 
 
 def text_match_evidence(match: str, relevance: float, query: str) -> Evidence:

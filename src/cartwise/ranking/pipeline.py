@@ -15,7 +15,6 @@ import numpy as np
 
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
-from cartwise.models.base import top_k
 from cartwise.ranking.catalog import ItemRows, fetch_items
 from cartwise.ranking.diversity import (
     Diversity,
@@ -25,6 +24,7 @@ from cartwise.ranking.diversity import (
     mmr,
 )
 from cartwise.ranking.filters import Filters, rejection
+from cartwise.ranking.topk import top_k
 
 #: With diversity on, rerank from this many times `k` eligible candidates.
 POOL_FACTOR = 5
@@ -48,6 +48,7 @@ def pick(
     filters: Filters,
     diversity: Diversity | None = None,
     vectors: np.ndarray | None = None,
+    seen: dict[str, Item | None] | None = None,
 ) -> list[Pick]:
     """The best `k` items of `scores` that pass `filters` on fresh rows, diversified.
 
@@ -59,6 +60,8 @@ def pick(
         filters: business rules checked on the fresh rows.
         diversity: optional reranking.
         vectors: per-index item vectors for MMR (category similarity is used without them).
+        seen: if given, receives id → fresh row (None: no row) of every candidate examined:
+            the rows the answer was decided on (see :mod:`cartwise.ranking.answers`).
     """
     diverse = diversity is not None and diversity.method != "none"
     needed = k * POOL_FACTOR if diverse else k
@@ -68,6 +71,8 @@ def pick(
         ranked = top_k(scores, want)
         ids = decode([s.item for s in ranked])
         fresh = store.fetch(ids) if isinstance(store, ItemRows) else fetch_items(store, ids)
+        if seen is not None:
+            seen.update((external, fresh.get(external)) for external in ids)
         passing = []
         for s, external in zip(ranked, ids, strict=True):
             item = fresh.get(external)

@@ -77,8 +77,26 @@ def reasons_from_scores(
     rows: np.ndarray, touches: Sequence[Touch], chosen: Sequence[int]
 ) -> list[str]:
     """Reasons from the scores of :func:`evidence_queries` (one row per touch, then empty)."""
-    floors = np.array([r[np.isfinite(r)].min(initial=np.inf) for r in rows])
+    floors = finite_floors(rows)
     return [_reason(rows[:, j].astype(np.float64), floors, touches) for j in chosen]
+
+
+def finite_floors(rows: np.ndarray) -> np.ndarray:
+    """Each row's lowest finite score (inf when it has none), in the rows' dtype.
+
+    Model scores are -inf at the padding index 0 and finite elsewhere, so the minimum of the
+    rest, compared with index 0, is the answer in one pass without copying the finite scores
+    out; rows where that does not hold take the general way.
+    """
+    if rows.ndim != 2 or rows.shape[1] < 2:
+        return np.array([r[np.isfinite(r)].min(initial=np.inf) for r in rows])
+    rest = rows[:, 1:].min(axis=1)
+    first = rows[:, 0]
+    out = np.where(np.isfinite(first) & (first < rest), first, rest)
+    for i in np.flatnonzero(~np.isfinite(rest)):  # NaN, -inf or no finite score after index 0
+        r = rows[i]
+        out[i] = r[np.isfinite(r)].min(initial=np.inf)
+    return out
 
 
 def _reason(col: np.ndarray, floors: np.ndarray, touches: Sequence[Touch]) -> str:

@@ -17,14 +17,19 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cartwise.errors import CartwiseError
-from cartwise.text.generator import TextGenerator
+from cartwise.errors import CartwiseError, ConfigError
+from cartwise.text.generator import TextGenerator, make_generator
+
+if TYPE_CHECKING:
+    from cartwise.config import Settings
 
 _log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class RerankConfig(BaseModel):
@@ -143,3 +148,41 @@ class LMReranker:
         used = set(named)
         rest = [i for i in original if i not in used]
         return Reranked(named + rest, "lm", reply)
+
+    def reorder(
+        self,
+        history: Sequence[str],
+        items: Sequence[T],
+        titles: Sequence[str],
+        k: int,
+        *,
+        user_ids: Iterable[str] = (),
+    ) -> list[T]:
+        """The first `k` of `items` (titled `titles`, best first) in the generator's order."""
+        if not history:  # nothing to rank against: the model's order stands
+            return list(items[:k])
+        order = self.rerank(history, titles, user_ids=user_ids).order
+        return [items[i] for i in order[:k]]
+
+
+def reranker_from_settings(
+    settings: Settings, generator: TextGenerator | None = None
+) -> LMReranker | None:
+    """The reranking stage ``settings.rerank`` asks for (None when off, the default).
+
+    Args:
+        settings: ``rerank``, ``rerank_top_n`` and the generator settings.
+        generator: the language model to use instead of the one ``settings.generator`` names.
+
+    Raises:
+        ConfigError: reranking is on but no generator is configured.
+    """
+    if not settings.rerank:
+        return None
+    generator = generator or make_generator(settings)
+    if generator is None:
+        raise ConfigError(
+            "CARTWISE_RERANK=true needs a generative model: set CARTWISE_GENERATOR to 'local' "
+            "or 'openai', or turn reranking off"
+        )
+    return LMReranker(generator, RerankConfig(enabled=True, max_candidates=settings.rerank_top_n))

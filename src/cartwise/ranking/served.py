@@ -25,10 +25,15 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class Served:
-    """A ranked answer and the model version that produced it (None: no model was used)."""
+    """A ranked answer and the model version that produced it (None: no model was used).
+
+    ``rendered`` is scratch space for renderings of the items (e.g. the service's JSON): a
+    cached answer is handed out again as the same object, so they are made once.
+    """
 
     version: str | None
     items: list[Recommendation]
+    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class ModelView:
         rows: per model index, the item's catalog row (-1 when not in the catalog).
         shown: per model index, whether the item may be shown with no filter (available and
             in the catalog); set by :meth:`build`.
+        hidden: the model indices `shown` rules out, in order; set by :meth:`build`.
+        memo: things worked out once per view on first use (e.g. the cold-start tie-break).
     """
 
     version: str
@@ -77,6 +84,8 @@ class ModelView:
     catalog: CatalogIndex
     rows: np.ndarray
     shown: np.ndarray | None = None
+    hidden: np.ndarray | None = None
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, version: str, model: Recommender, catalog: CatalogIndex) -> ModelView:
@@ -84,8 +93,18 @@ class ModelView:
         assert model.items_ is not None
         rows = catalog.vocab_positions(model.items_)
         shown = cls(version, model, catalog, rows).vocab_mask(Filters())
-        shown.flags.writeable = False  # shared by every request without filters
-        return cls(version, model, catalog, rows, shown)
+        hidden = np.flatnonzero(~shown)
+        for a in (shown, hidden):
+            a.flags.writeable = False  # shared by every request without filters
+        return cls(version, model, catalog, rows, shown, hidden)
+
+    def hide(self, scores: np.ndarray, filters: Filters) -> None:
+        """Set to -inf, in place, the scores of items not in the catalog or not passing
+        `filters` (with no filter, by the indices worked out once per view: no mask pass)."""
+        if filters.empty and self.hidden is not None:
+            scores[self.hidden] = -np.inf
+        else:
+            scores[~self.vocab_mask(filters)] = -np.inf
 
     def vocab_mask(self, filters: Filters) -> np.ndarray:
         """Per model index: whether the item is in the catalog and passes `filters` (read-only

@@ -11,6 +11,8 @@ clients only (see :mod:`cartwise.service.auth`).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,7 +21,6 @@ from fastapi.staticfiles import StaticFiles
 
 from cartwise import __version__
 from cartwise.config import Settings, get_settings
-from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
@@ -87,11 +88,22 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """An app over the store and model folder named by the environment (``CARTWISE_*``)."""
+    """An app over the store and model folder named by the environment (``CARTWISE_*``), with
+    the engine's search and ranking stages as the settings choose (:meth:`Engine.from_settings`:
+    hybrid search with MiniLM by default when the ``lm`` extra is installed)."""
     settings = get_settings()
-    engine = Engine(
-        Store.open(settings.store_url),
-        settings.model_dir,
-        catalog_ttl=settings.catalog_refresh_seconds,
-    )
+    engine = Engine.from_settings(settings)
+    threading.Thread(target=_warm_up, args=(engine,), name="cartwise-warm-up", daemon=True).start()
     return create_app(engine, settings)
+
+
+def _warm_up(engine: Engine) -> None:
+    """Build the search index (item text vectors, read from the store's cache or encoded once)
+    in the background, so the first search does not pay for it."""
+    began = time.perf_counter()
+    try:
+        engine.matcher()
+    except Exception:  # the first search retries and reports the error to its caller
+        _log.warning("search warm-up failed; the first search will build the index", exc_info=True)
+        return
+    _log.info("search index ready in %.1f s", time.perf_counter() - began)

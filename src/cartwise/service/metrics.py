@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cartwise.ranking.answers import AnswerCache
+
 #: Histogram bucket upper bounds, in seconds.
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -46,8 +48,10 @@ class Metrics:
             hist.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
             hist.total += seconds
 
-    def render(self, model_version: str | None, ready: bool) -> str:
-        """The Prometheus exposition text."""
+    def render(
+        self, model_version: str | None, ready: bool, answers: AnswerCache | None = None
+    ) -> str:
+        """The Prometheus exposition text (with the answer cache's counters when given)."""
         with self._lock:
             requests = sorted(self._requests.items())
             latency = [(k, _Histogram(list(h.counts), h.total)) for k, h in self._latency.items()]
@@ -78,6 +82,18 @@ class Metrics:
             "# TYPE cartwise_model_ready gauge",
             f"cartwise_model_ready {1 if ready else 0}",
         ]
+        if answers is not None:
+            lines += [
+                "# HELP cartwise_answer_cache_lookups_total Answer cache lookups of this process:"
+                " hit, miss, or stale (kept, but a row it depends on changed).",
+                "# TYPE cartwise_answer_cache_lookups_total counter",
+                f'cartwise_answer_cache_lookups_total{{result="hit"}} {answers.hits}',
+                f'cartwise_answer_cache_lookups_total{{result="miss"}} {answers.misses}',
+                f'cartwise_answer_cache_lookups_total{{result="stale"}} {answers.stale}',
+                "# HELP cartwise_answer_cache_entries Answers kept by this process.",
+                "# TYPE cartwise_answer_cache_entries gauge",
+                f"cartwise_answer_cache_entries {len(answers)}",
+            ]
         return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,9 @@ together. Every answer carries a ``recommendation_id`` to send feedback against.
 
 The routes are ``async`` and run their blocking work (store reads, scoring, the served log) in
 one thread-pool call: for a plain ``def`` route FastAPI also validates the response on the
-thread pool, a second thread hop per request.
+thread pool, a second thread hop per request. They return the finished JSON document
+(:func:`answer_response`, the documented :class:`RecommendationsOut`), serialised once per
+answer: repeated answers come from the engine's answer cache as the same object.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from cartwise.engine import Engine
@@ -25,7 +27,7 @@ from cartwise.service.routes.common import (
     FiltersDep,
     K,
     ServedLogDep,
-    answer,
+    answer_response,
     router,
 )
 from cartwise.service.schemas import RecommendationsOut, SessionIn
@@ -42,7 +44,7 @@ async def for_user(
     diversity: DiversityDep,
     k: K = 10,
     exclude_purchased: bool = True,
-) -> RecommendationsOut:
+) -> Response:
     """Top-k for a shopper from their latest events (a shopper never seen gets the cold-start
     ranking). Unavailable items are never returned; purchased ones are left out by default."""
     return await _answered(
@@ -57,7 +59,7 @@ async def for_user(
 
 
 @reader.post("/sessions/recommendations", response_model=RecommendationsOut)
-async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> RecommendationsOut:
+async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> Response:
     """Top-k for an anonymous shopper from the events of the current session (not stored)."""
     filters = Filters(body.category, body.min_price, body.max_price, body.type)
 
@@ -76,7 +78,7 @@ async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> 
 @reader.get("/items/{item_id}/similar", response_model=RecommendationsOut)
 async def similar(
     item_id: str, engine: EngineDep, log: ServedLogDep, filters: FiltersDep, k: K = 10
-) -> RecommendationsOut:
+) -> Response:
     """Items like this one (404 for an unknown item)."""
     return await _answered(
         engine, log, "similar", None, lambda: engine.similar(item_id, k, filters=filters)
@@ -92,7 +94,7 @@ async def complements(
     k: K = 10,
     window_days: Annotated[float, Query(gt=0, le=3650, allow_inf_nan=False)] = 30.0,
     min_support: Annotated[int, Query(ge=1, le=1_000_000)] = 2,
-) -> RecommendationsOut:
+) -> Response:
     """Bought together: items shoppers bought with or within `window_days` after this one,
     ranked by lift (404 for an unknown item)."""
     return await _answered(
@@ -112,6 +114,6 @@ async def _answered(
     scenario: str,
     user_id: str | None,
     serve: Callable[[], Served],
-) -> RecommendationsOut:
-    """``answer(engine, scenario, user_id, serve(), log)`` in one thread-pool call."""
-    return await run_in_threadpool(lambda: answer(engine, scenario, user_id, serve(), log))
+) -> Response:
+    """``answer_response(engine, scenario, user_id, serve(), log)`` in one thread-pool call."""
+    return await run_in_threadpool(lambda: answer_response(engine, scenario, user_id, serve(), log))

@@ -12,8 +12,9 @@ reader = router("read", "search")
 
 @reader.post("/search", response_model=RecommendationsOut)
 def search(body: SearchIn, engine: EngineDep) -> RecommendationsOut:
-    """Search over title, brand, category and description (BM25, plus text-encoder similarity
-    when the engine has an encoder). Price ranges and brands written in the query ("under $50")
+    """Search over title, brand, category and description: BM25 plus sentence-encoder similarity
+    (all-MiniLM-L6-v2 by default when the lm extra is installed; ``CARTWISE_SEARCH_MODE=keyword``
+    for BM25 only). Price ranges and brands written in the query ("under $50")
     filter the results; with ``user_id`` they are blended with the shopper's model scores
     (weight ``personalization``), and items made for what the shopper owns come first when the
     query refers to it ("a case for my new phone")."""

@@ -1,0 +1,154 @@
+"""The search request read into parts: constraints, what the shopper owns, named categories.
+
+:func:`parse_query` reads the request's constraints (price range, brands, category; rules or a
+checked language model, :mod:`cartwise.text.constraints`) and a reference to something the
+shopper owns ("a case for my new phone"); :func:`owned_item` finds that item in the shopper's
+history and :func:`compatibility_index` the items made for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from cartwise.data import tables as t
+from cartwise.data.schema import EventKind
+from cartwise.data.store import Store
+from cartwise.ranking.catalog import CatalogIndex
+from cartwise.search.base import tokens
+from cartwise.text import rules
+from cartwise.text.constraints import Constraints, parse_request
+from cartwise.text.generator import TextGenerator
+
+_MINE = re.compile(
+    r"\b(?:for|with|fits?|fitting|compatible\s+with|matching)\s+(?:my|our)\s+"
+    r"(?:(?:new|old|current|latest)\s+)*([^\W\d_]+)",
+    re.IGNORECASE,
+)
+
+
+_DEVICE = re.compile(
+    r"\b(?:for|fits?|fitting|compatible\s+with)\s+(?:(?:an?|the|new)\s+)*[^\W_]+", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A search request read into parts.
+
+    Attributes:
+        text: the words to match: the query without its price phrases.
+        constraints: price range, brands and category read from the request.
+        source: ``"lm"`` when a generator's reading passed every check, else ``"rules"``.
+        refers_to: singular noun of something the shopper owns that the request names
+            ("phone" in "a case for my new phone"), or None.
+    """
+
+    text: str
+    constraints: Constraints
+    source: str
+    refers_to: str | None
+
+
+def parse_query(
+    query: str, catalog: CatalogIndex, generator: TextGenerator | None = None
+) -> ParsedQuery:
+    """Read constraints (rules, or a generator checked against the request) from `query`.
+
+    A possession phrase ("for my new phone") is cut before the category and brands are read:
+    it names what the product must fit, not what is wanted. Brands named only inside the
+    device a product must fit ("case for Samsung Galaxy S23") are not brand constraints.
+    """
+    mine = _MINE.search(query)
+    rest = query if mine is None else f"{query[: mine.start()]} {query[mine.end() :]}"
+    brands = sorted({b for b in catalog.fields["brand"] if b})
+    found, source = parse_request(
+        rest, generator, known_categories=sorted(catalog.categories), known_brands=brands
+    )
+    devices = [m.group(0).lower() for m in _DEVICE.finditer(rest)]
+    if found.compatible_with:
+        devices.append(found.compatible_with.lower())
+    if devices:
+        kept = [b for b in found.brands if not any(b.lower() in d for d in devices)]
+        found = found.model_copy(update={"brands": kept})
+    prices = rules.RuleResult()
+    rules.read_prices(query, prices)
+    text = query
+    for start, end in sorted(prices.used, reverse=True):
+        text = f"{text[:start]} {text[end:]}"
+    refers = tokens(mine.group(1)) if mine else []
+    return ParsedQuery(
+        " ".join(text.split()) or query, found, source, refers[0] if refers else None
+    )
+
+
+def constraint_mask(catalog: CatalogIndex, constraints: Constraints) -> np.ndarray:
+    """Rows within the request's price range and of one of its brands (all rows if none)."""
+    mask = np.ones(catalog.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if constraints.min_price is not None:
+            mask &= catalog.price >= constraints.min_price
+        if constraints.max_price is not None:
+            mask &= catalog.price <= constraints.max_price
+    if constraints.brands:
+        wanted = {b.lower() for b in constraints.brands}
+        mask &= np.fromiter((b.lower() in wanted for b in catalog.fields["brand"]), dtype=bool)
+    return mask
+
+
+def owned_item(
+    refers_to: str, history: Sequence[tuple[str, str]], catalog: CatalogIndex
+) -> str | None:
+    """The shopper's item a request refers to: the latest purchase (else latest positive event)
+    whose leaf category ends with the noun (``"phone"`` → a row in "Phones", not "Phone Cases").
+
+    Args:
+        refers_to: singular noun from :attr:`ParsedQuery.refers_to`.
+        history: (item_id, event kind) oldest first.
+        catalog: where the items' categories are read.
+    """
+    for purchases_only in (True, False):
+        for item_id, kind in reversed(history):
+            row = catalog.position.get(item_id)
+            if row is None or (purchases_only and kind != EventKind.PURCHASE.value):
+                continue
+            leaf = tokens(catalog.leaf[row])
+            if leaf and leaf[-1] == refers_to:
+                return item_id
+    return None
+
+
+def compatibility_index(store: Store, catalog: CatalogIndex) -> dict[str, np.ndarray]:
+    """Item id → catalog rows of the items made for it (their ``attributes["compatible_with"]``)."""
+    found: dict[str, list[int]] = {}
+    c = t.items.c
+    with store.engine.connect() as conn:
+        for item_id, attributes in conn.execute(select(c.id, c.attributes)):
+            target = (attributes or {}).get("compatible_with")
+            row = catalog.position.get(str(item_id))
+            if target and row is not None:
+                found.setdefault(str(target), []).append(row)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in found.items()}
+
+
+def named_categories(parsed: ParsedQuery, catalog: CatalogIndex) -> np.ndarray:
+    """Rows in the category the request names, or (when the parser found none) in a leaf
+    category whose head noun is a word of the request outside its possession phrase ("a case
+    for my new phone" → "Phone Cases", not "Phones")."""
+    out = np.zeros(catalog.size, dtype=bool)
+    names = [parsed.constraints.category] if parsed.constraints.category else []
+    if not names:
+        mine = _MINE.search(parsed.text)
+        rest = parsed.text if mine is None else parsed.text[: mine.start()]
+        words = set(tokens(rest)) - rules.STOPWORDS
+        for leaf in set(catalog.leaf):
+            head = tokens(leaf)
+            if head and head[-1] in words:
+                names.append(leaf)
+    for name in names:
+        out[catalog.categories.get(name.lower(), np.zeros(0, dtype=np.int64))] = True
+    return out
