@@ -26,7 +26,7 @@ import numpy as np
 
 from cartwise.data.dataset import Dataset
 from cartwise.data.store import Store
-from cartwise.engine_scenarios import Scenarios
+from cartwise.engine_search import Searching
 from cartwise.errors import ModelError
 from cartwise.lifecycle import ACTIVE_FILE, Versions
 from cartwise.models.base import Query, Recommender, Rng
@@ -60,7 +60,7 @@ _log = logging.getLogger(__name__)
 __all__ = ["Engine", "ModelView", "Recommendation", "Served", "available_models"]
 
 
-class Engine(Scenarios):
+class Engine(Searching):
     """Store + active model + business rules.
 
     Args:

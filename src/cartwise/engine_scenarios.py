@@ -1,5 +1,5 @@
 """The Engine's recommendation scenarios: for a shopper, for an anonymous session, similar
-items, bought together, search and sponsored ranking.
+items and bought together (search and sponsored ranking are in :mod:`cartwise.engine_search`).
 
 Mixed into :class:`cartwise.engine.Engine`, which provides the store, the active model view
 (model + catalog snapshot), the search matcher and the purchased-items lookup. Every scenario
@@ -18,15 +18,14 @@ import numpy as np
 from cartwise.data.schema import POSITIVE_KINDS, EventKind, Item
 from cartwise.data.store import Store
 from cartwise.engine_explain import Phrasing
-from cartwise.errors import InputError, ModelError, NotFoundError
+from cartwise.errors import ModelError, NotFoundError
 from cartwise.models.base import Query, Recommender
-from cartwise.ranking.ads import engagement_probabilities, rank_candidates, relevance_of
 from cartwise.ranking.answers import AnswerCache, Seen, history_digest
 from cartwise.ranking.catalog import CatalogIndex, ItemRows, fetch_items
 from cartwise.ranking.complements import co_purchases
 from cartwise.ranking.diversity import Diversity, HasItemVectors
-from cartwise.ranking.explain import Evidence, Explainer, text_match_evidence
-from cartwise.ranking.filters import Filters, catalog_mask, rejection
+from cartwise.ranking.explain import Explainer
+from cartwise.ranking.filters import Filters, rejection
 from cartwise.ranking.history import recent_items, shopper_events
 from cartwise.ranking.pipeline import pick
 from cartwise.ranking.reasons import (
@@ -39,16 +38,11 @@ from cartwise.ranking.reasons import (
 )
 from cartwise.ranking.rerank import LMReranker
 from cartwise.ranking.scorer import Scorer
-from cartwise.ranking.served import AdChoice, AdRanking, ModelView, Recommendation, Served
+from cartwise.ranking.served import ModelView, Recommendation, Served
 from cartwise.ranking.ties import PopularityTies
 from cartwise.search import (
     Blender,
-    SearchWeights,
     TextMatcher,
-    owned_item,
-    parse_query,
-    rank,
-    tokens,
 )
 
 #: Most recent positive events read per request: the history the models see.
@@ -84,7 +78,7 @@ class Scenarios(Phrasing):
     # -- histories ----------------------------------------------------------------------------
     def touches(self, view: ModelView, user_id: str) -> list[Touch]:
         """The shopper's latest positive events the model knows, oldest first."""
-        return _touches(view, recent_items(self.store, user_id, HISTORY_LIMIT))
+        return touches_of(view, recent_items(self.store, user_id, HISTORY_LIMIT))
 
     # -- personalised lists -------------------------------------------------------------------
     def recommend_user(
@@ -105,7 +99,7 @@ class Scenarios(Phrasing):
         served = self._personal(view, recent, exclude, self._pool(k), filters, diversity)
         if self.reranker is None and self.explainer is None:  # no later stage changes it
             return served
-        touches = _touches(view, recent)
+        touches = touches_of(view, recent)
         return self._phrased(view, touches, self._reranked(touches, served, k, user_id), user_id)
 
     def recommend_session(
@@ -119,7 +113,7 @@ class Scenarios(Phrasing):
     ) -> Served:
         """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
         view = self.view()
-        _require_items(self.store, [item for item, _ in events])
+        require_items(self.store, [item for item, _ in events])
         positive = [(item, kind) for item, kind in events if kind in _POSITIVE]
         bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
         exclude = bought if exclude_purchased else set()
@@ -128,7 +122,7 @@ class Scenarios(Phrasing):
         served = self._personal(view, recent, exclude, self._pool(k), filters, diversity)
         if self.reranker is None and self.explainer is None:
             return served
-        touches = _touches(view, recent)
+        touches = touches_of(view, recent)
         return self._phrased(view, touches, self._reranked(touches, served, k))
 
     def _personal(
@@ -151,7 +145,7 @@ class Scenarios(Phrasing):
                 self.item_rows,
                 self.scorer,
                 view,
-                _touches(view, recent),
+                touches_of(view, recent),
                 k,
                 filters,
                 diversity,
@@ -246,115 +240,8 @@ class Scenarios(Phrasing):
                 break
         return Served(self.active_version(), out)
 
-    # -- search -------------------------------------------------------------------------------
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        *,
-        user_id: str | None = None,
-        personalization: float = 0.3,
-        filters: Filters | None = None,
-    ) -> Served:
-        """Catalog items matching `query` under the constraints it states ("under $50"),
-        blended with the shopper's model scores if known; items made for the item the query
-        refers to ("a case for my new phone") come first (see :func:`cartwise.search.rank`)."""
-        if not tokens(query):
-            raise InputError(f"query '{query}' has no words to search for", field="query")
-        filters = filters or Filters()
-        view = _view_or_none(self) if user_id else None
-        catalog = view.catalog if view is not None else self.catalog()
-        matcher = self.matcher(catalog)
-        parsed = parse_query(query, catalog)
-        history = recent_items(self.store, user_id, HISTORY_LIMIT) if user_id else []
-        personal = None
-        if view is not None and personalization > 0:
-            touches = _touches(view, history)
-            if touches:
-                scores = self.scorer.score(view.model, Query.of([t.index for t in touches]))
-                personal = np.full(catalog.size, -np.inf)
-                known = view.rows >= 0
-                personal[view.rows[known]] = scores[known]
-        owned = owned_item(parsed.refers_to, history, catalog) if parsed.refers_to else None
-        ranking = rank(
-            parsed,
-            matcher,
-            catalog,
-            allowed=catalog_mask(catalog, filters),
-            personal=personal,
-            owned=owned,
-            compatible=self.compatible(catalog) if owned else None,
-            weights=SearchWeights(personal=personalization),
-            blender=self.blender,
-        )
-        ids = catalog.ids
-        picks = pick(self.store, ranking.scores, lambda rows: [ids[r] for r in rows], k, filters)
-        suffix = "; ranked for you from your history" if personal is not None else ""
-        owned_title = catalog.fields["title"][catalog.position[owned]] if owned else ""
-        out = []
-        for p in picks:
-            match = matcher.explain(parsed.text, p.index)
-            fits = bool(ranking.fits[p.index]) and owned is not None
-            reason = match + (f"; made for your '{owned_title}'" if fits else "") + suffix
-            if self.explainer is not None:
-                evidence = [text_match_evidence(match, ranking.relevance[p.index], query)]
-                if fits:
-                    evidence.append(
-                        Evidence("history", f"it is made for your '{owned_title}'", owned_title)
-                    )
-                shopper = [user_id] if user_id else []
-                title = p.item.title or p.item.id
-                reason = self.explainer.explain(
-                    title, p.item.brand, evidence, user_ids=shopper
-                ).reason
-            relevance = {"relevance": float(ranking.relevance[p.index])}
-            out.append(Recommendation(p.item, p.score, reason, relevance))
-        return Served(view.version if personal is not None and view else None, out)
 
-    # -- sponsored ----------------------------------------------------------------------------
-    def rank_ads(
-        self,
-        user_id: str,
-        candidates: Sequence[tuple[str, float]],
-        k: int = 3,
-        *,
-        relevance_floor: float = 0.5,
-        temperature: float = 1.0,
-    ) -> AdRanking:
-        """Rank sponsored (item_id, bid) candidates for a shopper by engagement × bid."""
-        ids = [c[0] for c in candidates]
-        if len(set(ids)) != len(ids):
-            raise InputError("each candidate item may appear once", field="candidates")
-        fresh = _require_items(self.store, ids)
-        view = self.view()
-        touches = self.touches(view, user_id)
-        history = Query.of([t.index for t in touches])
-        scores = self.scorer.score(view.model, history).astype(np.float64)
-        scores[~view.vocab_mask(Filters())] = -np.inf
-        idxs = [view.index(i) or -1 for i in ids]
-        probs = engagement_probabilities(scores, temperature)
-        cand_probs = np.array([probs[i] if i >= 0 else 0.0 for i in idxs])
-        relevance = relevance_of(scores, idxs)
-        bids = [float(c[1]) for c in candidates]
-        gone = {i for i in ids if not fresh[i].available}
-        eligible, below = rank_candidates(cand_probs, relevance, bids, relevance_floor, ids)
-        rejected = [(i, "unavailable") for i in ids if i in gone]
-        rejected += [
-            (ids[a.index], f"relevance {a.relevance:.2f} is below the floor {relevance_floor:g}")
-            for a in below
-            if ids[a.index] not in gone
-        ]
-        ranked = [
-            AdChoice(
-                fresh[ids[a.index]], bids[a.index], a.probability, a.relevance, a.expected_value
-            )
-            for a in eligible
-            if ids[a.index] not in gone
-        ][:k]
-        return AdRanking(view.version, ranked, rejected)
-
-
-def _touches(view: ModelView, pairs: Sequence[tuple[str, str]]) -> list[Touch]:
+def touches_of(view: ModelView, pairs: Sequence[tuple[str, str]]) -> list[Touch]:
     titles = view.catalog.fields["title"]
     out = []
     for item_id, kind in pairs:
@@ -405,17 +292,10 @@ def _popularity_ties(view: ModelView, cold: np.ndarray) -> PopularityTies:
     return ties
 
 
-def _require_items(store: Store, ids: Sequence[str]) -> dict[str, Item]:
+def require_items(store: Store, ids: Sequence[str]) -> dict[str, Item]:
     fresh = fetch_items(store, ids)
     missing = [i for i in dict.fromkeys(ids) if i not in fresh]
     if missing:
         shown = ", ".join(f"'{m}'" for m in missing[:5])
         raise NotFoundError(f"unknown item {shown}; add it with PUT /items first")
     return fresh
-
-
-def _view_or_none(scenarios: Scenarios) -> ModelView | None:
-    try:
-        return scenarios.view()
-    except ModelError:
-        return None

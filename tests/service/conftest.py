@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -134,3 +135,28 @@ def client_with(engine: Engine) -> Callable[..., TestClient]:
         return make_client(engine, **settings)
 
     return make
+
+
+def recs(client: TestClient, user: str, **params: Any) -> dict[str, Any]:
+    """GET the shopper's recommendations (query `params`), asserting a 200."""
+    r = client.get(f"/users/{user}/recommendations", params=params)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    """The item ids of a recommendation answer, in order."""
+    return [i["item_id"] for i in body["items"]]
+
+
+def post_view(client: TestClient, event_id: str, user: str, item: str) -> None:
+    """POST one view event (1 March 2024, after every tiny event) and assert it was stored."""
+    event = {
+        "event_id": event_id,
+        "user_id": user,
+        "item_id": item,
+        "kind": "view",
+        "timestamp": "2024-03-01T12:00:00Z",
+    }
+    assert client.post("/events", json={"events": [event]}).json()["inserted"] == 1

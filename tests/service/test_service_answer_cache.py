@@ -16,18 +16,7 @@ from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.service.schemas import RecommendationsOut
-from conftest import T0, make_client, tiny_items
-
-
-def _recs(client: TestClient, user: str, **params: Any) -> dict[str, Any]:
-    r = client.get(f"/users/{user}/recommendations", params=params)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def _ids(body: dict[str, Any]) -> list[str]:
-    return [i["item_id"] for i in body["items"]]
+from conftest import T0, ids, make_client, post_view, recs, tiny_items
 
 
 def _listed(body: dict[str, Any]) -> list[tuple[str, float, str]]:
@@ -50,11 +39,11 @@ def _item(item_id: str, **change: Any) -> Item:
 def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
     client: TestClient, engine: Engine
 ) -> None:
-    first = _recs(client, "u3", k=3)
+    first = recs(client, "u3", k=3)
     hits = engine.answers.hits
-    second = _recs(client, "u3", k=3)
+    second = recs(client, "u3", k=3)
     assert engine.answers.hits == hits + 1
-    assert _listed(second) == _listed(first) and _ids(first) == ["p6", "p1", "p3"]
+    assert _listed(second) == _listed(first) and ids(first) == ["p6", "p1", "p3"]
     assert second["items"] == first["items"] and second["model_version"] == first["model_version"]
     assert second["recommendation_id"] != first["recommendation_id"]
     RecommendationsOut.model_validate(second)  # the documented schema, field for field
@@ -71,17 +60,10 @@ def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
 def test_an_event_posted_here_or_elsewhere_changes_the_next_answer(
     client: TestClient, engine: Engine, elsewhere: Store
 ) -> None:
-    assert _ids(_recs(client, "newbie", k=2)) == ["p4", "p1"]
-    assert _ids(_recs(client, "newbie", k=2)) == ["p4", "p1"]  # cached
-    event = {
-        "event_id": "rt1",
-        "user_id": "newbie",
-        "item_id": "p4",
-        "kind": "view",
-        "timestamp": "2024-03-01T12:00:00Z",
-    }
-    assert client.post("/events", json={"events": [event]}).json()["inserted"] == 1
-    assert _ids(_recs(client, "newbie", k=2)) == ["p5", "p6"]
+    assert ids(recs(client, "newbie", k=2)) == ["p4", "p1"]
+    assert ids(recs(client, "newbie", k=2)) == ["p4", "p1"]  # cached
+    post_view(client, "rt1", "newbie", "p4")
+    assert ids(recs(client, "newbie", k=2)) == ["p5", "p6"]
     # another process records a purchase of p5: excluded from the very next answer
     bought = Event(
         event_id="rt2",
@@ -91,18 +73,18 @@ def test_an_event_posted_here_or_elsewhere_changes_the_next_answer(
         timestamp=T0.replace(month=3, day=2),
     )
     elsewhere.append_events([bought])
-    assert "p5" not in _ids(_recs(client, "newbie", k=2))
+    assert "p5" not in ids(recs(client, "newbie", k=2))
 
 
 def test_a_shopper_deleted_and_back_with_other_events_gets_a_fresh_answer(
     client: TestClient, elsewhere: Store
 ) -> None:
-    before = _ids(_recs(client, "u6", k=2))
+    before = ids(recs(client, "u6", k=2))
     elsewhere.delete_user("u6")
     again = Event(event_id="back", user_id="u6", item_id="p1", kind=EventKind.VIEW, timestamp=T0)
     elsewhere.append_events([again])
-    after = _recs(client, "u6", k=2)
-    assert _ids(after) != before
+    after = recs(client, "u6", k=2)
+    assert ids(after) != before
     assert {i["reason"] for i in after["items"]} <= {
         "because you viewed 'Trail Running Shoe'",
         "popular with shoppers right now",
@@ -112,30 +94,30 @@ def test_a_shopper_deleted_and_back_with_other_events_gets_a_fresh_answer(
 def test_an_item_changed_elsewhere_is_never_served_stale_from_the_cache(
     client: TestClient, engine: Engine, elsewhere: Store
 ) -> None:
-    assert _ids(_recs(client, "u3", k=3)) == ["p6", "p1", "p3"]
+    assert ids(recs(client, "u3", k=3)) == ["p6", "p1", "p3"]
     elsewhere.upsert_items([_item("p6", available=False)])  # the snapshot here still has it
     stale = engine.answers.stale
-    body = _recs(client, "u3", k=3)
+    body = recs(client, "u3", k=3)
     assert engine.answers.stale == stale + 1
-    assert "p6" not in _ids(body) and len(body["items"]) == 3
+    assert "p6" not in ids(body) and len(body["items"]) == 3
     elsewhere.upsert_items([_item("p1", price=55.0)])
-    body = _recs(client, "u3", k=3)
+    body = recs(client, "u3", k=3)
     assert {i["item_id"]: i["item"]["price"] for i in body["items"]}["p1"] == 55.0
     elsewhere.upsert_items([_item("p6")])  # available again: shown again
-    assert _ids(_recs(client, "u3", k=3)) == ["p6", "p1", "p3"]
+    assert ids(recs(client, "u3", k=3)) == ["p6", "p1", "p3"]
 
 
 def test_a_catalog_change_through_the_api_invalidates(client: TestClient) -> None:
-    assert _ids(_recs(client, "nobody", k=3)) == ["p4", "p1", "p3"]
+    assert ids(recs(client, "nobody", k=3)) == ["p4", "p1", "p3"]
     gone = _item("p4", available=False).model_dump(mode="json")
     assert client.put("/items", json={"items": [gone]}).status_code == 200
-    assert _ids(_recs(client, "nobody", k=3)) == ["p1", "p3", "p2"]
+    assert ids(recs(client, "nobody", k=3)) == ["p1", "p3", "p2"]
 
 
 def test_a_model_swap_invalidates(client: TestClient, engine: Engine) -> None:
-    first = _recs(client, "u3", k=3)
+    first = recs(client, "u3", k=3)
     version = engine.train("popularity", rng=0)
-    body = _recs(client, "u3", k=3)
+    body = recs(client, "u3", k=3)
     assert body["model_version"] == version != first["model_version"]
     assert {i["reason"] for i in body["items"]} != {i["reason"] for i in first["items"]}
 
@@ -156,10 +138,10 @@ def test_parameters_are_part_of_the_key(
 ) -> None:
     plain = Engine(store, tmp_path / "models", answer_cache=0)  # same model folder, no cache
     with make_client(plain) as uncached:
-        expected = _listed(_recs(uncached, "u3", **params))
-    _recs(client, "u3", k=3)  # another answer for the same shopper is kept first
-    assert _listed(_recs(client, "u3", **params)) == expected
-    assert _listed(_recs(client, "u3", **params)) == expected  # and from the cache
+        expected = _listed(recs(uncached, "u3", **params))
+    recs(client, "u3", k=3)  # another answer for the same shopper is kept first
+    assert _listed(recs(client, "u3", **params)) == expected
+    assert _listed(recs(client, "u3", **params)) == expected  # and from the cache
     assert plain.answers.hits == 0 and len(plain.answers) == 0
 
 
@@ -169,7 +151,7 @@ def test_similar_items_are_cached_and_checked_on_fresh_rows(
     def similar() -> list[str]:
         r = client.get("/items/p4/similar", params={"k": 2})
         assert r.status_code == 200, r.text
-        return _ids(r.json())
+        return ids(r.json())
 
     assert similar() == ["p5", "p6"]
     hits = engine.answers.hits
@@ -184,11 +166,11 @@ def test_the_cache_keeps_at_most_its_size(store: Store, tmp_path: Path) -> None:
     engine.train("itemknn", {"k": 100, "shrink": 0.0}, rng=0)
     with make_client(engine) as client:
         for user in ("u1", "u2", "u3", "u4", "u5"):
-            _recs(client, user, k=3)
+            recs(client, user, k=3)
         assert len(engine.answers) == 2
         hits = engine.answers.hits
-        _recs(client, "u5", k=3)  # the latest are kept
-        _recs(client, "u1", k=3)  # the oldest was dropped
+        recs(client, "u5", k=3)  # the latest are kept
+        recs(client, "u1", k=3)  # the oldest was dropped
         assert engine.answers.hits == hits + 1
 
 

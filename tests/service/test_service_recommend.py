@@ -10,26 +10,16 @@ from fastapi.testclient import TestClient
 
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
+from conftest import ids, post_view, recs
 
 SIM_P4_P5 = 2 / math.sqrt(6)
 SIM_P4_P6 = 1 / math.sqrt(3)
 
 
-def _ids(body: dict[str, Any]) -> list[str]:
-    return [i["item_id"] for i in body["items"]]
-
-
-def _recs(client: TestClient, user: str, **params: Any) -> dict[str, Any]:
-    r = client.get(f"/users/{user}/recommendations", params=params)
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
 def test_unknown_shopper_gets_the_cold_start_ranking(client: TestClient) -> None:
-    body = _recs(client, "never-seen", k=3)
+    body = recs(client, "never-seen", k=3)
     # popularity prior: p4 (5 events), then p1 and p3 (3 each, p1 first by index)
-    assert _ids(body) == ["p4", "p1", "p3"]
+    assert ids(body) == ["p4", "p1", "p3"]
     assert body["items"][0]["score"] == pytest.approx(1.0)
     assert body["items"][1]["score"] == pytest.approx(0.6)
     assert {i["reason"] for i in body["items"]} == {"popular in the store (no history yet)"}
@@ -40,18 +30,11 @@ def test_unknown_shopper_gets_the_cold_start_ranking(client: TestClient) -> None
 
 
 def test_a_new_event_changes_the_next_recommendation(client: TestClient) -> None:
-    assert _ids(_recs(client, "newbie", k=2)) == ["p4", "p1"]
-    event = {
-        "event_id": "rt1",
-        "user_id": "newbie",
-        "item_id": "p4",
-        "kind": "view",
-        "timestamp": "2024-03-01T12:00:00Z",
-    }
-    assert client.post("/events", json={"events": [event]}).json()["inserted"] == 1
-    body = _recs(client, "newbie", k=2)
+    assert ids(recs(client, "newbie", k=2)) == ["p4", "p1"]
+    post_view(client, "rt1", "newbie", "p4")
+    body = recs(client, "newbie", k=2)
     # ItemKNN neighbours of p4 (p8 is also one, but unavailable); no retraining happened
-    assert _ids(body) == ["p5", "p6"]
+    assert ids(body) == ["p5", "p6"]
     assert [i["score"] for i in body["items"]] == pytest.approx([SIM_P4_P5, SIM_P4_P6], rel=1e-5)
     assert {i["reason"] for i in body["items"]} == {"because you viewed 'Phone X'"}
 
@@ -59,11 +42,11 @@ def test_a_new_event_changes_the_next_recommendation(client: TestClient) -> None
 def test_purchased_items_are_excluded_by_default(client: TestClient) -> None:
     # u3 bought p4 and p5. p6 = sim(p4,p6) + sim(p5,p6) = 1/√3 + 1/√2; p8 is unavailable;
     # the rest score 0 and follow popularity (p1, p3).
-    body = _recs(client, "u3", k=3)
-    assert _ids(body) == ["p6", "p1", "p3"]
+    body = recs(client, "u3", k=3)
+    assert ids(body) == ["p6", "p1", "p3"]
     assert body["items"][0]["score"] == pytest.approx(1 / math.sqrt(3) + 1 / math.sqrt(2), rel=1e-5)
     # kept when asked: p4 and p5 both score 2/√6; p4 first (more popular)
-    assert _ids(_recs(client, "u3", k=3, exclude_purchased=False)) == ["p6", "p4", "p5"]
+    assert ids(recs(client, "u3", k=3, exclude_purchased=False)) == ["p6", "p4", "p5"]
 
 
 @pytest.mark.parametrize(
@@ -77,7 +60,7 @@ def test_purchased_items_are_excluded_by_default(client: TestClient) -> None:
     ],
 )
 def test_filters(client: TestClient, params: dict[str, Any], expected: list[str]) -> None:
-    assert _ids(_recs(client, "nobody", k=10, **params)) == expected
+    assert ids(recs(client, "nobody", k=10, **params)) == expected
 
 
 def test_inverted_price_range_is_a_422(client: TestClient) -> None:
@@ -88,24 +71,24 @@ def test_inverted_price_range_is_a_422(client: TestClient) -> None:
 
 def test_unavailable_items_are_never_returned(client: TestClient, store: Store) -> None:
     client.put("/items", json={"items": [{"id": "p4", "title": "Phone X", "available": False}]})
-    assert "p4" not in _ids(_recs(client, "nobody", k=10))
+    assert "p4" not in ids(recs(client, "nobody", k=10))
     # written behind the service's back (its catalog snapshot is stale): still filtered,
     # because the final items are checked against fresh rows
     store.upsert_items([Item(id="p1", title="Trail Running Shoe", available=False)])
-    ids = _ids(_recs(client, "nobody", k=10))
-    assert "p1" not in ids and "p8" not in ids
-    assert ids == ["p3", "p2", "p5", "p6", "a1", "p7"]
+    got = ids(recs(client, "nobody", k=10))
+    assert "p1" not in got and "p8" not in got
+    assert got == ["p3", "p2", "p5", "p6", "a1", "p7"]
 
 
 def test_category_cap_diversity(client: TestClient) -> None:
-    body = _recs(client, "nobody", k=4, diversity="category_cap", max_per_category=1)
+    body = recs(client, "nobody", k=4, diversity="category_cap", max_per_category=1)
     # popularity order p4, p1, p3, p2, p5: p2 is a second "Running Shoes" and is skipped
-    assert _ids(body) == ["p4", "p1", "p3", "p5"]
+    assert ids(body) == ["p4", "p1", "p3", "p5"]
 
 
 def test_mmr_diversity_without_vectors_uses_categories(client: TestClient) -> None:
-    body = _recs(client, "nobody", k=3, diversity="mmr", mmr_lambda=0.5)
-    assert _ids(body)[:2] == ["p4", "p1"]
+    body = recs(client, "nobody", k=3, diversity="mmr", mmr_lambda=0.5)
+    assert ids(body)[:2] == ["p4", "p1"]
     leaves = [i["item"]["category"][-1] for i in body["items"]]
     assert len(set(leaves)) == 3
 
@@ -113,11 +96,11 @@ def test_mmr_diversity_without_vectors_uses_categories(client: TestClient) -> No
 def test_session_recommendations(client: TestClient) -> None:
     body = {"events": [{"item_id": "p4"}], "k": 2}
     r = client.post("/sessions/recommendations", json=body).json()
-    assert _ids(r) == ["p5", "p6"]
+    assert ids(r) == ["p5", "p6"]
     assert r["user_id"] is None and r["scenario"] == "session"
     bought = {"events": [{"item_id": "p4"}, {"item_id": "p5", "kind": "purchase"}], "k": 2}
     # p5 bought in the session: excluded; p6 = 1/√3 + 1/√2 now leads
-    assert _ids(client.post("/sessions/recommendations", json=bought).json())[0] == "p6"
+    assert ids(client.post("/sessions/recommendations", json=bought).json())[0] == "p6"
     missing = client.post("/sessions/recommendations", json={"events": [{"item_id": "zz"}]})
     assert missing.status_code == 404
     assert "unknown item 'zz'" in missing.json()["error"]["message"]
@@ -125,7 +108,7 @@ def test_session_recommendations(client: TestClient) -> None:
 
 def test_similar_items(client: TestClient) -> None:
     body = client.get("/items/p4/similar", params={"k": 5}).json()
-    assert _ids(body) == ["p5", "p6"]  # p8 is a neighbour too, but unavailable
+    assert ids(body) == ["p5", "p6"]  # p8 is a neighbour too, but unavailable
     assert body["items"][0]["reason"] == "similar to 'Phone X'"
     assert client.get("/items/nope/similar").status_code == 404
 
@@ -135,7 +118,7 @@ def test_similar_falls_back_for_models_without_item_similarity(
 ) -> None:
     engine.train("popularity", rng=0)
     body = client.get("/items/p4/similar", params={"k": 2}).json()
-    assert _ids(body) == ["p1", "p3"]
+    assert ids(body) == ["p1", "p3"]
     assert body["model_version"].startswith("popularity-")
     assert {i["reason"] for i in body["items"]} == {"popular with shoppers right now"}
 
@@ -144,7 +127,7 @@ def test_complements_by_lift(client: TestClient) -> None:
     body = client.get("/items/p4/complements").json()
     # p4 buyers u3, u4; both bought p5 within 30 days; 4 buyers overall, 2 of them bought p5:
     # lift = (2/2) / (2/4) = 2. p6 (u4, 40 days later) is outside the window.
-    assert _ids(body) == ["p5"]
+    assert ids(body) == ["p5"]
     assert body["items"][0]["score"] == pytest.approx(2.0)
     assert body["items"][0]["details"] == {"together": 2.0, "lift": 2.0, "item_buyers": 2.0}
     assert body["items"][0]["reason"] == (
@@ -152,27 +135,27 @@ def test_complements_by_lift(client: TestClient) -> None:
     )
     wide = client.get("/items/p4/complements", params={"window_days": 60, "min_support": 1})
     # p6: (1/2) / (1/4) = 2 as well; ties go to more shoppers together
-    assert _ids(wide.json()) == ["p5", "p6"]
+    assert ids(wide.json()) == ["p5", "p6"]
     assert client.get("/items/nope/complements").status_code == 404
 
 
 def test_search(client: TestClient) -> None:
     plain = client.post("/search", json={"query": "running shoes"}).json()
-    assert set(_ids(plain)) == {"p1", "p2", "p3", "a1"}
+    assert set(ids(plain)) == {"p1", "p2", "p3", "a1"}
     rel = [i["details"]["relevance"] for i in plain["items"]]
     assert rel == sorted(rel, reverse=True)
     assert plain["model_version"] is None
     articles = client.post("/search", json={"query": "running shoes", "type": "article"}).json()
-    assert _ids(articles) == ["a1"]
+    assert ids(articles) == ["a1"]
     cheap = client.post("/search", json={"query": "running", "max_price": 50}).json()
-    assert _ids(cheap) == ["p3"]
+    assert ids(cheap) == ["p3"]
     assert cheap["items"][0]["reason"] == "matches 'running' in title"
     # u1 viewed p1 and p2: ItemKNN scores p3 = 1.0, p1 = p2 = 0.5, a1 = 0; with weight 1 the
     # model alone orders the matching items (ties by catalog order)
     mine = client.post(
         "/search", json={"query": "running shoes", "user_id": "u1", "personalization": 1.0}
     ).json()
-    assert _ids(mine) == ["p3", "p1", "p2", "a1"]
+    assert ids(mine) == ["p3", "p1", "p2", "a1"]
     assert mine["items"][0]["reason"].endswith("ranked for you from your history")
     empty = client.post("/search", json={"query": "!!!"})
     assert empty.status_code == 422
