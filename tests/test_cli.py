@@ -455,7 +455,7 @@ def test_demo_prints_three_shoppers(db: Path, tmp_path: Path) -> None:
         section = out.split(f"shopper {user_id}", 1)[1].split("shopper u", 1)[0]
         for event in store.user_events(user_id, limit=5):
             assert f"{event.timestamp:%Y-%m-%d %H:%M}  {event.kind.value}" in section
-        titles = [rec.item.title for rec in engine.recommend(user_id, k=5)]
+        titles = [rec.item.title for rec in engine.recommend_user(user_id, k=5).items]
         assert len(titles) == 5
         for title in titles:
             assert title in section

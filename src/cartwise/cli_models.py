@@ -77,7 +77,7 @@ def recommend(
     """Show recommendations for a shopper from the active model."""
     engine = configured_engine(store, models)
     title = f"for {user_id} ({engine.active_version()})"
-    console.print(_table(title, engine.recommend(user_id, k)))
+    console.print(_table(title, engine.recommend_user(user_id, k).items))
 
 
 def search(

@@ -76,7 +76,7 @@ def _print_user(engine: Engine, user_id: str, console: Console) -> None:
     table = Table(show_header=True, header_style="bold")
     for col in ("#", "recommended", "price", "why"):
         table.add_column(col)
-    for i, rec in enumerate(engine.recommend(user_id, k=5), 1):
+    for i, rec in enumerate(engine.recommend_user(user_id, k=5).items, 1):
         price = f"{rec.item.price:.2f} {rec.item.currency}" if rec.item.price is not None else ""
         table.add_row(str(i), rec.item.title, price, rec.reason)
     console.print(table)

@@ -33,9 +33,7 @@ from cartwise.models.base import Query, Recommender, Rng
 from cartwise.models.registry import REGISTRY, model_class
 from cartwise.ranking.answers import DEFAULT_CAPACITY, AnswerCache
 from cartwise.ranking.catalog import CatalogIndex, ItemRows, catalog_mark
-from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.explain import Explainer
-from cartwise.ranking.filters import Filters
 from cartwise.ranking.history import purchased_items, recent_items
 from cartwise.ranking.rerank import LMReranker, reranker_from_settings
 from cartwise.ranking.scorer import Scorer
@@ -314,20 +312,6 @@ class Engine(Searching):
     def purchased(self, user_id: str) -> set[str]:
         """Ids of the items the shopper bought."""
         return purchased_items(self.store, user_id)
-
-    def recommend(
-        self,
-        user_id: str,
-        k: int = 10,
-        *,
-        exclude_purchased: bool = True,
-        filters: Filters | None = None,
-        diversity: Diversity | None = None,
-    ) -> list[Recommendation]:
-        """Top-k available items for a shopper; unknown shoppers get the cold-start ranking."""
-        return self.recommend_user(
-            user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
-        ).items
 
     def cold_scores(self) -> np.ndarray:
         """The active model's scores for an empty history."""

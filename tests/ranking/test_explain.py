@@ -204,7 +204,7 @@ def test_engine_reasons_name_only_the_item_and_the_shoppers_history(
             history = {i for i, _ in recent_items(engine.store, user, 200)}
             items = {i.id: i for i in data.items}
             allowed = {items[i].title for i in history} | {items[i].brand for i in history}
-            for rec in engine.recommend(user, 5):
+            for rec in engine.recommend_user(user, 5).items:
                 own = {rec.item.title, rec.item.brand}
                 assert _named(rec.reason, names) <= (allowed | own) - {None}, rec.reason
                 checked += 1
@@ -223,11 +223,11 @@ def test_engine_uses_a_grounded_generated_reason(demo_engine: tuple[Engine, Demo
     engine.explainer = Explainer(FakeGenerator(ground), _catalog_names(data))
     try:
         user = sorted(data.truth.phone_buyers)[0]
-        recs = engine.recommend(user, 5)
+        recs = engine.recommend_user(user, 5).items
         assert recs and all(r.reason.startswith("Picked because ") for r in recs)
     finally:
         engine.explainer = None
-    plain = engine.recommend(user, 5)
+    plain = engine.recommend_user(user, 5).items
     assert [r.item.id for r in plain] == [r.item.id for r in recs]
     assert not any(r.reason.startswith("Picked") for r in plain)
 

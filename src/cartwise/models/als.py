@@ -109,6 +109,21 @@ class _FactorModel(Recommender):
     def _fold_in(self, h: sp.csr_matrix) -> np.ndarray:
         """User factors (B, d) of the history rows `h` (B, n_items)."""
 
+    @abstractmethod
+    def _solver_for(self, seed: int) -> Any:
+        """A fresh implicit model with this config and random seed."""
+
+    def _fit(self, data: Dataset, rng: np.random.Generator, valid: Any) -> None:
+        x = sp.csr_matrix(binary_matrix(data.matrix)[:, 1:])
+        with threadpool_limits(1, "blas"):  # implicit's own threads, not BLAS's, do the work
+            model = self._solver_for(int(rng.integers(2**31 - 1)))
+            model.fit(x, show_progress=False)
+        self._keep(np.asarray(model.item_factors, dtype=np.float32), data.item_counts)
+
+    @abstractmethod
+    def _keep(self, factors: np.ndarray, counts: np.ndarray) -> None:
+        """Store the trained implicit model's item factors (see :meth:`_set_factors`)."""
+
     def _score_histories(self, queries: Sequence[Query]) -> np.ndarray:
         factors, bias, prior = self._parts()
         h = history_matrix(queries, factors.shape[0])[:, 1:]
@@ -145,21 +160,19 @@ class ALS(_FactorModel):
     config_class: ClassVar[type[BaseModel]] = ALSConfig
     config: ALSConfig
 
-    def _fit(self, data: Dataset, rng: np.random.Generator, valid: Any) -> None:
+    def _solver_for(self, seed: int) -> AlternatingLeastSquares:
         cfg = self.config
-        x = binary_matrix(data.matrix)[:, 1:]
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=cfg.embedding_size,
-                regularization=cfg.reg,
-                alpha=cfg.alpha,
-                iterations=cfg.epochs,
-                num_threads=cfg.num_threads,
-                random_state=int(rng.integers(2**31 - 1)),
-            )
-            model.fit(sp.csr_matrix(x), show_progress=False)
-        zero = np.zeros(data.n_items, dtype=np.float32)
-        self._set_factors(np.asarray(model.item_factors), zero, data.item_counts)
+        return AlternatingLeastSquares(
+            factors=cfg.embedding_size,
+            regularization=cfg.reg,
+            alpha=cfg.alpha,
+            iterations=cfg.epochs,
+            num_threads=cfg.num_threads,
+            random_state=seed,
+        )
+
+    def _keep(self, factors: np.ndarray, counts: np.ndarray) -> None:
+        self._set_factors(factors, np.zeros(factors.shape[0], dtype=np.float32), counts)
 
     def _fold_in(self, h: sp.csr_matrix) -> np.ndarray:
         """Least-squares user factors (B, d) of the history rows `h`; see the module docstring."""
@@ -192,21 +205,19 @@ class BPR(_FactorModel):
     config_class: ClassVar[type[BaseModel]] = BPRConfig
     config: BPRConfig
 
-    def _fit(self, data: Dataset, rng: np.random.Generator, valid: Any) -> None:
+    def _solver_for(self, seed: int) -> BayesianPersonalizedRanking:
         cfg = self.config
-        x = binary_matrix(data.matrix)[:, 1:]
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=cfg.embedding_size,
-                learning_rate=cfg.learning_rate,
-                regularization=cfg.reg,
-                iterations=cfg.epochs,
-                num_threads=cfg.num_threads,
-                random_state=int(rng.integers(2**31 - 1)),
-            )
-            model.fit(sp.csr_matrix(x), show_progress=False)
-        full = np.asarray(model.item_factors, dtype=np.float32)  # last column is the item bias
-        self._set_factors(full[:, :-1], full[:, -1], data.item_counts)
+        return BayesianPersonalizedRanking(
+            factors=cfg.embedding_size,
+            learning_rate=cfg.learning_rate,
+            regularization=cfg.reg,
+            iterations=cfg.epochs,
+            num_threads=cfg.num_threads,
+            random_state=seed,
+        )
+
+    def _keep(self, factors: np.ndarray, counts: np.ndarray) -> None:
+        self._set_factors(factors[:, :-1], factors[:, -1], counts)  # last column: the item bias
 
     def _fold_in(self, h: sp.csr_matrix) -> np.ndarray:
         factors, _, _ = self._parts()
