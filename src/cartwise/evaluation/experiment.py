@@ -40,8 +40,8 @@ ALIASES = {"pop": "popularity", "knn": "itemknn"}
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "ml-1m": {"sasrec": {"max_len": 200, "num_blocks": 2, "dropout": 0.1, "epochs": 70,
                          "learning_rate": 2e-3, "patience": 15}},
-    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 2, "dropout": 0.2,
-                                   "scale_embeddings": True, "epochs": 12, "patience": 4}},
+    "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 2, "dropout": 0.5,
+                                   "scale_embeddings": True, "epochs": 20, "patience": 5}},
     "amazon-beauty-text": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.5,
                                       "scale_embeddings": True, "epochs": 100}},
     "amazon-scientific": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,
