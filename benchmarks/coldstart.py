@@ -12,7 +12,9 @@ Two measurements, both full ranking with the seen items filtered:
    stopping on validation; the test target is scored once.
 2. **Cold start** (``cartwise.evaluation.coldstart``): 10% of the items (seed 0) lose every
    training event; the test users whose target is one of them are evaluated. ``random`` is the
-   exact expectation of a uniform ranking.
+   exact expectation of a uniform ranking. The same models are also evaluated on every test
+   user of that split (``metrics.cold_split_everyone``): what ranking new items higher costs
+   the shoppers whose next item is a known one.
 
 Item text is encoded with all-MiniLM-L6-v2 once and cached in ``var/text-vectors.db`` (the
 encode time is reported separately). Writes ``benchmarks/results/coldstart-<dataset>-<model>.json``
@@ -34,8 +36,15 @@ from common import ROOT, write_result
 from cartwise.cli_models import parse_settings
 from cartwise.data.public import load_dataset
 from cartwise.data.split import leave_last_out
-from cartwise.evaluation.coldstart import cold_start_split, random_metrics, run_cold_start
+from cartwise.evaluation.coldstart import (
+    cold_start_split,
+    evaluate_cold,
+    evaluate_everyone,
+    random_metrics,
+    run_cold_start,
+)
 from cartwise.evaluation.experiment import ModelRun, preset, run_model
+from cartwise.models.hybrid import Hybrid
 from cartwise.models.text import item_vectors, make_encoder
 from cartwise.text.encoder import MINILM
 
@@ -69,6 +78,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", default=MINILM)
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--results", type=Path, default=None, help="write results here instead")
+    parser.add_argument(
+        "--boosts", default="1.5,2", help="hybrid cold_boost values also measured on the cold split"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cfg = configs(args.dataset, parse_settings(args.set), args.encoder, args.cache)
@@ -95,6 +108,17 @@ def main() -> int:
     cold_names = [n for n in args.cold_models.split(",") if n]
     result = run_cold_start(cold, {n: cfg.get(n, {}) for n in cold_names}, rng=args.seed)
     print(f"cold start: {result.cold_items} cold items, {result.users} test users", flush=True)
+    result.everyone["random"] = random_metrics(cold.everyone, data.n_items, (1, 5, 10, 20))
+    hybrid = result.fitted.get("hybrid")
+    if isinstance(hybrid, Hybrid):
+        for boost in [float(b) for b in args.boosts.split(",") if b]:
+            hybrid.set_cold_boost(boost)
+            label = f"hybrid-boost{boost:g}"
+            result.metrics[label] = evaluate_cold({label: hybrid}, cold)[label]
+            result.everyone[label] = evaluate_everyone(hybrid, cold)
+            result.train_seconds[label] = result.train_seconds["hybrid"]
+            cfg[label] = {**cfg["hybrid"], "cold_boost": boost}
+        hybrid.set_cold_boost(cfg["hybrid"].get("cold_boost", 1.0))
 
     shared = {
         "encode_seconds": round(encode_s, 1), "items_with_text": with_text,
@@ -113,12 +137,14 @@ def main() -> int:
             metrics["test"] = pick(random_overall)
         if name in result.metrics:
             metrics["cold"] = pick(result.metrics[name])
+        if name in result.everyone:
+            metrics["cold_split_everyone"] = pick(result.everyone[name])
             metrics["cold_train_seconds"] = round(result.train_seconds[name], 1)
         config = run.config if run is not None else cfg.get(name, {})
         seconds = run.train_seconds if run is not None else result.train_seconds.get(name, 0.0)
         path = write_result(
             "coldstart", args.dataset, name, {**metrics, **shared}, config=config,
-            seconds=seconds,
+            seconds=seconds, folder=args.results,
         )  # fmt: skip
         test = metrics.get("test", {})
         cold_m = metrics.get("cold", {})
@@ -126,7 +152,9 @@ def main() -> int:
             f"{name:>10}: test NDCG@10 {test.get('ndcg@10', float('nan')):.4f} "
             f"HR@10 {test.get('hr@10', float('nan')):.4f} | cold HR@10 "
             f"{cold_m.get('hr@10', float('nan')):.4f} NDCG@10 "
-            f"{cold_m.get('ndcg@10', float('nan')):.4f} -> {path.name}",
+            f"{cold_m.get('ndcg@10', float('nan')):.4f} | everyone NDCG@10 "
+            f"{metrics.get('cold_split_everyone', {}).get('ndcg@10', float('nan')):.4f}"
+            f" -> {path.name}",
             flush=True,
         )
     return 0

@@ -63,6 +63,10 @@ def test_split_drops_cold_events_and_keeps_cold_targets() -> None:
     # valid: warm targets only (u3's is d), cold items out of the inputs
     assert data.users.decode(split.valid.users) == ["u1", "u2", "u4"]
     assert split.valid.single_targets().tolist() == idx(data, "c c f")
+    # everyone: every test user, warm or cold target, full history
+    assert data.users.decode(split.everyone.users) == ["u1", "u2", "u3", "u4"]
+    assert split.everyone.single_targets().tolist() == idx(data, "d d c g")
+    assert [t.tolist() for t in split.everyone.inputs][2:] == [idx(data, "a d"), idx(data, "e f")]
 
 
 def test_popularity_and_random_known_answers() -> None:
@@ -116,6 +120,9 @@ def test_run_cold_start_fits_on_the_cold_training_data() -> None:
     assert result.metrics["content"]["hr@1"] == 1.0
     assert result.metrics["popularity"]["hr@1"] == 0.0
     assert result.train_seconds["random"] == 0.0
+    assert set(result.everyone) == set(result.fitted) == {"popularity", "content"}
+    # 10 items, at most 3 seen per user: every test item is within the top 10
+    assert result.everyone["popularity"]["hr@10"] == 1.0
 
 
 def test_random_draw_is_ten_percent_and_seeded() -> None:

@@ -16,7 +16,7 @@ from test_text_model import text_blocks
 from cartwise.data.dataset import Dataset
 from cartwise.errors import ConfigError
 from cartwise.models.base import Query
-from cartwise.models.hybrid import Hybrid, HybridNet
+from cartwise.models.hybrid import Hybrid, HybridNet, TextItemEmbedding
 from cartwise.models.sasrec import SASRec
 from cartwise.text.encoder import HashingEncoder
 
@@ -102,6 +102,52 @@ def test_unseen_items_keep_a_zero_id_embedding(twin: tuple[Dataset, Hybrid]) -> 
         table[new5], table[i5] - weight[i5].numpy() + borrowed[new5].numpy(), atol=1e-6
     )
     assert [s.item for s in model.similar_items(new5, k=1)] == [i5]
+
+
+def test_borrowing_keeps_the_neighbours_length_scaled_by_cosine_and_boost() -> None:
+    # rows: padding, two seen items with orthogonal ids of length 2, one unseen item whose text
+    # is equally close (cos 0.8) to both: the plain weighted mean would have length √2, not 2
+    s = 0.6
+    text = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.8, 0.8, s]])
+    text = F.normalize(text, dim=1)
+    cos = float(text[3] @ text[1])
+    items = TextItemEmbedding(text, torch.tensor([0.0, 1.0, 1.0, 0.0]), dim=2, id_dropout=0.0)
+    with torch.no_grad():
+        items.weight.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]))
+    items.borrow(neighbours=2, temperature=0.05)
+    expected = torch.tensor([1.0, 1.0]) / 2**0.5 * 2.0 * cos  # mean direction, length 2 · cos
+    torch.testing.assert_close(items.borrowed[3], expected)
+    assert torch.count_nonzero(items.borrowed[:3]) == 0
+    items.borrow(neighbours=2, temperature=0.05, boost=1.5)
+    torch.testing.assert_close(items.borrowed[3], 1.5 * expected)
+    items.borrow(neighbours=0, temperature=0.05)
+    assert torch.count_nonzero(items.borrowed) == 0
+
+
+def test_cold_boost_raises_cold_items_without_retraining(
+    twin: tuple[Dataset, Hybrid], tmp_path: Path
+) -> None:
+    data, model = twin
+    new5 = data.items.index("new5")
+    query = Query(history=np.asarray(data.items.encode(["i3", "i4"])))
+    before = model.score(query)
+    rank = lambda scores: int((scores[1:] > scores[new5]).sum())  # noqa: E731
+    model.set_cold_boost(3.0)
+    try:
+        after = model.score(query)
+        assert rank(after) <= rank(before)
+        assert after[new5] != before[new5]
+        seen = np.flatnonzero(model.seen_ if model.seen_ is not None else [])
+        np.testing.assert_allclose(after[seen], before[seen], rtol=1e-5, atol=1e-6)
+        model.save(tmp_path / "m")
+        again = Hybrid.load(tmp_path / "m")
+        assert again.config.cold_boost == 3.0
+        np.testing.assert_allclose(again.score(query), after, rtol=1e-5, atol=1e-6)
+        with pytest.raises(ConfigError, match="cold_boost"):
+            model.set_cold_boost(-1.0)
+    finally:
+        model.set_cold_boost(1.0)
+    np.testing.assert_allclose(model.score(query), before, rtol=1e-5, atol=1e-6)
 
 
 def test_without_borrowing_a_cold_item_is_its_text_projection() -> None:

@@ -13,10 +13,16 @@ fraction of the id embeddings at every step, which makes ``W · t`` carry the it
 instead of leaving everything to the ids.
 
 After training, each unseen item also *borrows* an id embedding from the seen items whose text
-is closest to its own (``cold_neighbours``): the softmax(cos / τ)-weighted mean of their id
-embeddings, scaled by the best cosine (clamped at 0), so an item unlike anything known borrows
-little. Without it a cold item competes with ``W · t`` alone against warm items that carry
-``E_id + W · t``, and loses to them in almost every ranking.
+is closest to its own (``cold_neighbours``): the direction of the softmax(cos / τ)-weighted mean
+of their id embeddings, with the same weighted mean of their *lengths* (a mean of vectors that
+point different ways is shorter than any of them, and a short vector scores low against every
+shopper), scaled by the best cosine (clamped at 0), so an item unlike anything known borrows
+little, and by ``cold_boost``. Without it a cold item competes with ``W · t`` alone against warm
+items that carry ``E_id + W · t``, and loses to them in almost every ranking. Measured on
+amazon-scientific's cold split (cold-target HR@10 | all test users' NDCG@10): no borrowing
+0.0237 | 0.0778; plain weighted mean 0.0411 | 0.0782; with the lengths kept 0.0535 | 0.0781.
+``cold_boost`` above 1 trades warm accuracy for new items (1.5: 0.0747 | 0.0753; 2: 0.0984 |
+0.0700): a merchandising choice, off (1.0) by default.
 
 Two things differ from SASRec:
 
@@ -65,6 +71,8 @@ class HybridConfig(SASRecConfig):
         cold_neighbours: seen items (nearest by text) whose id embeddings an unseen item
             borrows after training (0: none, the item keeps ``W · t`` only).
         cold_temperature: τ of the softmax over those neighbours' text cosines.
+        cold_boost: factor on the borrowed embedding; above 1 ranks new items higher at some
+            cost to the ranking of known ones (see the module docstring).
     """
 
     encoder: str = MINILM
@@ -72,6 +80,7 @@ class HybridConfig(SASRecConfig):
     id_dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     cold_neighbours: int = Field(default=10, ge=0)
     cold_temperature: float = Field(default=0.05, gt=0.0)
+    cold_boost: float = Field(default=1.0, ge=0.0)
 
 
 class TextItemEmbedding(nn.Embedding):
@@ -109,7 +118,9 @@ class TextItemEmbedding(nn.Embedding):
         return table
 
     @torch.no_grad()
-    def borrow(self, neighbours: int, temperature: float, chunk: int = 4096) -> None:
+    def borrow(
+        self, neighbours: int, temperature: float, boost: float = 1.0, chunk: int = 4096
+    ) -> None:
         """Set ``borrowed`` for every unseen item (padding excluded) from the id embeddings of
         its `neighbours` nearest seen items by text cosine; zero for seen items."""
         self.borrowed.zero_()
@@ -125,8 +136,11 @@ class TextItemEmbedding(nn.Embedding):
             rows = unseen[start : start + chunk]  # (C,)
             sims, nearest = (unit[rows] @ known).topk(k, dim=1)  # (C, k), (C, k)
             weights = torch.softmax(sims / temperature, dim=1)  # (C, k)
-            weights = weights * sims[:, :1].clamp_min(0.0)  # an item unlike any borrows little
-            self.borrowed[rows] = torch.einsum("ck,ckd->cd", weights, ids[nearest])  # (C, D)
+            picked = ids[nearest]  # (C, k, D)
+            mean = torch.einsum("ck,ckd->cd", weights, picked)  # (C, D)
+            length = torch.einsum("ck,ck->c", weights, picked.norm(dim=2))  # (C,)
+            scale = length * sims[:, 0].clamp_min(0.0) * boost  # unlike any: borrows little
+            self.borrowed[rows] = F.normalize(mean, dim=1) * scale[:, None]  # (C, D)
 
     def candidates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices of the seen items (S,) and, per item index, its position among them (V,)
@@ -201,7 +215,7 @@ class Hybrid(SASRec):
         super()._fit(data, rng, valid)
         net = self._net
         assert isinstance(net, HybridNet)
-        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature)
+        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature, cfg.cold_boost)
 
     def _new_net(self, n_items: int) -> SASRecNet:
         cfg = self.config
@@ -269,6 +283,17 @@ class Hybrid(SASRec):
             net.train(was_training)
         scores[lengths == 0] = torch.from_numpy(prior)
         return scores
+
+    def set_cold_boost(self, boost: float) -> None:
+        """Re-borrow the unseen items' id embeddings with another ``cold_boost``, without
+        retraining (the config and, on ``save``, the model directory follow)."""
+        if not boost >= 0.0:
+            raise ConfigError(f"hybrid: cold_boost must be ≥ 0, got {boost}")
+        net = self._net
+        assert isinstance(net, HybridNet)
+        cfg = self.config
+        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature, boost)
+        self.config = cfg.model_copy(update={"cold_boost": float(boost)})
 
     def item_table(self) -> np.ndarray:
         """The (V, D) item vectors the model scores with (float32)."""
