@@ -9,7 +9,8 @@ For each catalog (the demo store, and a synthetic 100,000-item catalog) a model 
 (``auto``: SASRec when it is registered, else EASE on the demo store and ItemKNN on the large
 catalog, where EASE's dense item × item matrix does not fit), the server is started as
 ``uvicorn cartwise.service.app:app_from_env``, and a separate load process keeps `level`
-keep-alive HTTP/1.1 connections busy for `--seconds` per point, after a one-second warm-up:
+keep-alive HTTP/1.1 connections busy for `--seconds` per point, after a one-second warm-up (and
+only once `/ready` reports the search index built, which the server does in the background):
 ``GET /health`` (the framework's ceiling) and ``GET /users/{id}/recommendations?k=10`` for
 random known shoppers. Latency is measured per request by the load process (send → full body).
 
@@ -275,18 +276,22 @@ def start_server(
     cmd += ["--workers", str(workers)]
     log = (work / "server.log").open("ab")
     process = subprocess.Popen(cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited; see {work / 'server.log'}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=30) as r:
-                if r.status == 200:
+                # wait for the search index too: the server builds it in the background after
+                # it starts (encoding the catalog the first time), which would share the CPU
+                # with the measured requests
+                if r.status == 200 and json.loads(r.read()).get("search_index", True):
                     return process, port
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.kill()
-    raise RuntimeError("server did not become ready")
+    raise RuntimeError("server did not become ready (model loaded and search index built)")
 
 
 _LOOKUPS = re.compile(r'^cartwise_answer_cache_lookups_total\{result="(\w+)"\} (\d+)$', re.M)

@@ -283,6 +283,10 @@ class Engine(Searching):
         finally:
             self._refreshing = False
 
+    def search_ready(self) -> bool:
+        """Whether a search matcher (the index of item text vectors) has been built."""
+        return self._matcher is not None
+
     def matcher(self, catalog: CatalogIndex | None = None) -> TextMatcher:
         """The search matcher for `catalog` (default: the current one), built on first use."""
         catalog = catalog or self.catalog()

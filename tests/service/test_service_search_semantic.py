@@ -90,6 +90,14 @@ def test_post_search_finds_an_item_by_meaning_and_keyword_mode_does_not(
     assert keyword.status_code == 200 and keyword.json()["items"] == []
 
 
+def test_ready_says_when_the_search_index_is_built(store: Store, tmp_path: Path) -> None:
+    engine = _engine(store, tmp_path, ConceptEncoder())
+    with make_client(engine) as client:
+        assert client.get("/ready").json()["search_index"] is False
+        assert client.post("/search", json={"query": "sneakers"}).json()["items"]
+        assert client.get("/ready").json()["search_index"] is True
+
+
 def test_item_vectors_are_encoded_once_cached_in_the_store_and_refreshed(
     store: Store, tmp_path: Path
 ) -> None:

@@ -147,7 +147,9 @@ def test_no_model_yet_is_503_and_not_ready(store: Store, tmp_path: Path) -> None
     app = create_app(Engine(store, tmp_path / "empty-models"), Settings())
     with TestClient(app, client=("127.0.0.1", 1)) as c:
         assert c.get("/ready").status_code == 503
-        assert c.get("/ready").json() == {"ready": False, "model_version": None}
+        assert c.get("/ready").json() == {
+            "ready": False, "model_version": None, "search_index": False,
+        }  # fmt: skip
         r = c.get("/users/u1/recommendations")
         assert r.status_code == 503
         assert "no trained model" in r.json()["error"]["message"]

@@ -127,6 +127,29 @@ def test_empty_input_and_contract_breaking_encoder(store: Store) -> None:
     assert cache.count_vectors(store.engine, "broken") == 0
 
 
+def test_an_interrupted_encoding_keeps_the_chunks_it_finished(store: Store) -> None:
+    class Interrupted(CountingEncoder):
+        def encode(
+            self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+        ) -> np.ndarray:
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return super().encode(texts)
+
+    texts = [f"item {i}" for i in range(7)]
+    stopped = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        CachedEncoder(stopped, store, save_every=3).encode(texts, progress=True)
+    assert stopped.seen == texts[:6]  # two chunks of three, then Ctrl-C in the third
+    assert cache.count_vectors(store.engine, "counting") == 6
+    resumed = CountingEncoder()
+    out = CachedEncoder(resumed, store, save_every=3).encode(texts)
+    assert resumed.seen == texts[6:]
+    np.testing.assert_array_equal(out, HashingEncoder(32).encode(texts))
+    with pytest.raises(ConfigError, match="save_every"):
+        CachedEncoder(resumed, store, save_every=0)
+
+
 def test_vector_bytes_round_trip() -> None:
     v = np.array([0.5, -1.25, 3.0], dtype=np.float32)
     np.testing.assert_array_equal(cache.from_bytes(cache.to_bytes(v), 3), v)

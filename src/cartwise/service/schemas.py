@@ -258,10 +258,12 @@ class HealthOut(_Body):
 
 
 class ReadyOut(_Body):
-    """Readiness: a model is loaded."""
+    """Readiness: a model is loaded. ``search_index`` tells whether the search index (item text
+    vectors) is built yet; until it is, the first search builds it (readiness does not wait)."""
 
     ready: bool
     model_version: str | None
+    search_index: bool = False
 
 
 class StatsOut(_Body):

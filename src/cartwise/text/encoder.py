@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from cartwise.errors import ConfigError, ModelError
 from cartwise.text import cache
@@ -220,17 +221,22 @@ class CachedEncoder:
     """An encoder whose vectors are kept in the store's ``text_vectors`` table.
 
     Keys are (encoder name, sha256 of the text): a text is encoded once per model, a changed text
-    is encoded again, and two models never share vectors. Misses go to the wrapped encoder in one
-    call and are written in one transaction.
+    is encoded again, and two models never share vectors. Misses go to the wrapped encoder in
+    chunks of `save_every` texts, each chunk written in one transaction as soon as it is encoded:
+    an encoding that is interrupted (Ctrl-C, a server stopped while it builds its search index)
+    keeps every finished chunk, and the next run encodes only the rest.
 
     Attributes:
         last_hits: texts (distinct) found in the cache by the last :meth:`encode`.
         last_misses: texts (distinct) the last :meth:`encode` sent to the wrapped encoder.
     """
 
-    def __init__(self, encoder: TextEncoder, store: Store) -> None:
+    def __init__(self, encoder: TextEncoder, store: Store, *, save_every: int = 512) -> None:
+        if save_every < 1:
+            raise ConfigError(f"CachedEncoder: save_every must be ≥ 1, got {save_every}")
         self.encoder = encoder
         self.store = store
+        self.save_every = save_every
         self.last_hits = 0
         self.last_misses = 0
 
@@ -258,17 +264,27 @@ class CachedEncoder:
         self.last_hits = len(set(hashes)) - len(missing)
         self.last_misses = len(missing)
         fresh: dict[str, np.ndarray] = {}
-        if missing:
-            vectors = self.encoder.encode(
-                list(missing.values()), batch_size=batch_size, progress=progress
-            )
-            if vectors.shape != (len(missing), dim):
-                raise ModelError(
-                    f"encoder {self.name} returned shape {vectors.shape} for {len(missing)} texts; "
-                    f"expected ({len(missing)}, {dim}): the encoder breaks the TextEncoder contract"
-                )
-            fresh = dict(zip(missing, vectors, strict=True))
-            cache.save_vectors(self.store.engine, self.name, fresh)
+        todo = list(missing.items())
+        chunked = progress and len(todo) > self.save_every  # one bar over the chunks
+        with tqdm(
+            total=len(todo), desc=f"encoding with {self.name}", unit="text", disable=not chunked
+        ) as bar:
+            for start in range(0, len(todo), self.save_every):
+                part = todo[start : start + self.save_every]
+                vectors = self.encoder.encode(
+                    [text for _, text in part], batch_size=batch_size,
+                    progress=progress and not chunked,
+                )  # fmt: skip
+                if vectors.shape != (len(part), dim):
+                    raise ModelError(
+                        f"encoder {self.name} returned shape {vectors.shape} for {len(part)} "
+                        f"texts; expected ({len(part)}, {dim}): the encoder breaks the "
+                        "TextEncoder contract"
+                    )
+                done = dict(zip((h for h, _ in part), vectors, strict=True))
+                cache.save_vectors(self.store.engine, self.name, done)
+                fresh.update(done)
+                bar.update(len(part))
         _log.debug("%s: %d cached, %d encoded", self.name, self.last_hits, self.last_misses)
         out = np.empty((len(texts), dim), dtype=np.float32)
         for i, h in enumerate(hashes):

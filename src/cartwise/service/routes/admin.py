@@ -22,9 +22,14 @@ async def health() -> HealthOut:
 
 @public.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
 def ready(engine: EngineDep) -> ReadyOut | JSONResponse:
-    """Readiness: 200 when the active model is loaded, else 503."""
+    """Readiness: 200 when the active model is loaded, else 503; says whether the search index
+    is built yet (the server builds it in the background after it starts)."""
     ok = engine.ready()
-    body = ReadyOut(ready=ok, model_version=engine.active_version() if ok else None)
+    body = ReadyOut(
+        ready=ok,
+        model_version=engine.active_version() if ok else None,
+        search_index=engine.search_ready(),
+    )
     return body if ok else JSONResponse(body.model_dump(), status_code=503)
 
 
