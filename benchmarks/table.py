@@ -161,8 +161,10 @@ def serving_table(results: list[dict[str, object]]) -> list[str]:
         m, c = r["metrics"], r.get("config") or {}
         assert isinstance(m, dict) and isinstance(c, dict)
         size = c.get("answer_cache_size")
-        hits = float(m.get("answer_cache_hit_share") or 0)
-        cache = "off" if size == 0 else ("n/a" if size is None else f"on ({hits:.0%} hits)")
+        hits = m.get("answer_cache_hit_share")  # reported with one worker only
+        cache = "off" if size == 0 else ("not recorded" if size is None else "on")
+        if cache == "on" and isinstance(hits, int | float):
+            cache += f" ({hits:.0%} hits)"
         workers = str(c.get("server", "")).split(",")[1].strip().split(" ")[0]
         load = c.get("load_average_before") or [None]
         lines.append(
