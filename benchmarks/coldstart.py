@@ -24,6 +24,7 @@ per model: ``metrics.valid`` / ``metrics.test`` (overall, where measured) and ``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, write_result
+from common import RESULTS, ROOT, write_result
 
 from cartwise.cli_models import parse_settings
 from cartwise.data.public import load_dataset
@@ -66,6 +67,24 @@ def configs(dataset: str, settings: dict[str, Any], encoder: str, cache: Path) -
 
 def pick(metrics: dict[str, float]) -> dict[str, float]:
     return {k: round(float(metrics[k]), 5) for k in KEYS if k in metrics}
+
+
+def earlier_overall(
+    args: argparse.Namespace, model: str, config: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The model's previous result file when it holds overall figures for the same settings
+    (every setting given now has the same value there), else None: a run that evaluates a model
+    on the cold split only keeps its earlier overall figures instead of dropping them."""
+    path = (args.results or RESULTS) / f"coldstart-{args.dataset}-{model}.json"
+    if not path.exists():
+        return None
+    earlier: dict[str, Any] = json.loads(path.read_text())
+    same = all(
+        earlier.get("config", {}).get(k) == json.loads(json.dumps(v, default=str))
+        for k, v in config.items()
+    )
+    has = all(k in earlier.get("metrics", {}) for k in ("valid", "test"))
+    return earlier if same and has else None
 
 
 def main() -> int:
@@ -137,11 +156,15 @@ def main() -> int:
             metrics["test"] = pick(random_overall)
         if name in result.metrics:
             metrics["cold"] = pick(result.metrics[name])
+            metrics["cold_train_seconds"] = round(result.train_seconds[name], 1)
         if name in result.everyone:
             metrics["cold_split_everyone"] = pick(result.everyone[name])
-            metrics["cold_train_seconds"] = round(result.train_seconds[name], 1)
         config = run.config if run is not None else cfg.get(name, {})
         seconds = run.train_seconds if run is not None else result.train_seconds.get(name, 0.0)
+        kept = earlier_overall(args, name, config) if run is None and name != "random" else None
+        if kept is not None:  # not re-run overall this time: keep the overall figures
+            config, seconds = kept["config"], float(kept.get("train_seconds") or 0.0)
+            metrics.update({k: kept["metrics"][k] for k in ("valid", "test", "epochs")})
         path = write_result(
             "coldstart", args.dataset, name, {**metrics, **shared}, config=config,
             seconds=seconds, folder=args.results,

@@ -42,7 +42,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                          "learning_rate": 2e-3, "patience": 15}},
     "beauty-bert4rec": {"sasrec": {"max_len": 50, "num_blocks": 2, "dropout": 0.5,
                                    "scale_embeddings": True, "epochs": 20, "patience": 5}},
-    "amazon-beauty-text": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.5,
+    # two blocks chosen on validation NDCG@10: SASRec 0.0644 → 0.0655, hybrid 0.0673 → 0.0690
+    "amazon-beauty-text": {"sasrec": {"max_len": 50, "num_blocks": 2, "dropout": 0.5,
                                       "scale_embeddings": True, "epochs": 100}},
     "amazon-scientific": {"sasrec": {"max_len": 50, "num_blocks": 1, "dropout": 0.2,
                                      "epochs": 100}},
