@@ -127,7 +127,6 @@ def main() -> int:
     cold_names = [n for n in args.cold_models.split(",") if n]
     result = run_cold_start(cold, {n: cfg.get(n, {}) for n in cold_names}, rng=args.seed)
     print(f"cold start: {result.cold_items} cold items, {result.users} test users", flush=True)
-    result.everyone["random"] = random_metrics(cold.everyone, data.n_items, (1, 5, 10, 20))
     hybrid = result.fitted.get("hybrid")
     if isinstance(hybrid, Hybrid):
         for boost in [float(b) for b in args.boosts.split(",") if b]:

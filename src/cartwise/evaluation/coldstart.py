@@ -155,7 +155,7 @@ class ColdStartResult:
         train_seconds: model name → fit wall time (0 for ``random``).
         cold_items: number of cold items.
         users: number of cold test users.
-        everyone: model name → HR@K / NDCG@K on every test user of the split (no ``random``).
+        everyone: model name → HR@K / NDCG@K on every test user of the split (and ``random``).
         fitted: model name → the fitted model (for further variants; not reported).
     """
 
@@ -171,20 +171,21 @@ def evaluate_cold(
     models: Mapping[str, Recommender], split: ColdStartSplit, ks: Sequence[int] = KS
 ) -> dict[str, dict[str, float]]:
     """HR@K and NDCG@K of fitted models on the cold test users, plus ``random``'s expectation."""
-    out: dict[str, dict[str, float]] = {}
-    for name, model in models.items():
-        result = evaluate(model, split.test, ks=ks)
-        out[name] = {k: v for k, v in result.metrics.items() if k.startswith(("hr@", "ndcg@"))}
+    out = {name: _hr_ndcg(model, split.test, ks) for name, model in models.items()}
     out["random"] = random_metrics(split.test, split.train.n_items, ks)
     return out
+
+
+def _hr_ndcg(model: Recommender, evalset: EvalSet, ks: Sequence[int]) -> dict[str, float]:
+    metrics = evaluate(model, evalset, ks=ks).metrics
+    return {k: v for k, v in metrics.items() if k.startswith(("hr@", "ndcg@"))}
 
 
 def evaluate_everyone(
     model: Recommender, split: ColdStartSplit, ks: Sequence[int] = KS
 ) -> dict[str, float]:
     """HR@K and NDCG@K of a fitted model on every test user of the split (warm and cold)."""
-    metrics = evaluate(model, split.everyone, ks=ks).metrics
-    return {k: v for k, v in metrics.items() if k.startswith(("hr@", "ndcg@"))}
+    return _hr_ndcg(model, split.everyone, ks)
 
 
 def run_cold_start(
@@ -207,6 +208,7 @@ def run_cold_start(
     result.metrics = evaluate_cold(fitted, split, ks)
     for name, model in fitted.items():
         result.everyone[name] = evaluate_everyone(model, split, ks)
+    result.everyone["random"] = random_metrics(split.everyone, split.train.n_items, ks)
     result.fitted = fitted
     result.train_seconds["random"] = 0.0
     return result
