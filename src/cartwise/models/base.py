@@ -75,17 +75,20 @@ class Recommender(ABC):
     config_class: ClassVar[type[BaseModel]]
 
     def __init__(self, config: BaseModel | dict[str, Any] | None = None) -> None:
-        try:
-            if config is None:
-                config = self.config_class()
-            elif isinstance(config, dict):
-                config = self.config_class.model_validate(config)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid {self.name} config: {_first_error(exc)}") from exc
+        if config is None or isinstance(config, dict):
+            config = self._validate_config(config or {})
         if not isinstance(config, self.config_class):
             raise ConfigError(f"{self.name} expects a {self.config_class.__name__}")
         self.config: Any = config
         self.items_: Vocabulary | None = None
+
+    @classmethod
+    def _validate_config(cls, settings: dict[str, Any]) -> BaseModel:
+        """`settings` as the model's config class; a ConfigError naming the first bad field."""
+        try:
+            return cls.config_class.model_validate(settings)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid {cls.name} config: {_first_error(exc)}") from exc
 
     # -- public API ----------------------------------------------------------------------
     def fit(self, data: Dataset, *, rng: Rng = None, valid: Any = None) -> Self:

@@ -291,13 +291,12 @@ class Hybrid(SASRec):
     def set_cold_boost(self, boost: float) -> None:
         """Re-borrow the unseen items' id embeddings with another ``cold_boost``, without
         retraining (the config and, on ``save``, the model directory follow)."""
-        if not boost >= 0.0:
-            raise ConfigError(f"hybrid: cold_boost must be ≥ 0, got {boost}")
+        cfg = self._validate_config({**self.config.model_dump(), "cold_boost": boost})
+        assert isinstance(cfg, HybridConfig)
         net = self._net
         assert isinstance(net, HybridNet)
-        cfg = self.config
-        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature, boost)
-        self.config = cfg.model_copy(update={"cold_boost": float(boost)})
+        net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature, cfg.cold_boost)
+        self.config = cfg
 
     def item_table(self) -> np.ndarray:
         """The (V, D) item vectors the model scores with (float32)."""
