@@ -34,8 +34,8 @@ from typing import Any
 
 from common import RESULTS, ROOT, write_result
 
-from cartwise.cli_models import parse_settings
-from cartwise.data.public import load_dataset
+from cartwise.cli.models import parse_settings
+from cartwise.data.sources.public import load_dataset
 from cartwise.data.split import leave_last_out
 from cartwise.evaluation.coldstart import (
     cold_start_split,

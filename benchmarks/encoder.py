@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_result  # noqa: E402
 
-from cartwise.data.demo_catalog import build_catalog  # noqa: E402
+from cartwise.data.sources.demo_catalog import build_catalog  # noqa: E402
 from cartwise.data.store import Store  # noqa: E402
 from cartwise.text.encoder import CachedEncoder, SentenceTransformerEncoder  # noqa: E402
 from cartwise.text.generator import LocalSmolLM2  # noqa: E402

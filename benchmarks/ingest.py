@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_result  # noqa: E402
 
-from cartwise.data.ingest import ingest_file  # noqa: E402
+from cartwise.data.ingest.files import ingest_file  # noqa: E402
 from cartwise.data.store import Batch, Store  # noqa: E402
 
 _CATEGORIES = ["Home > Kitchen", "Electronics > Phones", "Sports > Running", "Books > Fiction"]

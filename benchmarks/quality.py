@@ -28,9 +28,9 @@ from typing import Any
 
 from common import write_result
 
-from cartwise.cli_models import parse_settings
+from cartwise.cli.models import parse_settings
 from cartwise.data.dataset import Dataset
-from cartwise.data.public import datasets_dir, load_dataset
+from cartwise.data.sources.public import datasets_dir, load_dataset
 from cartwise.data.split import Split, leave_last_out, temporal_cut
 from cartwise.evaluation.experiment import GRIDS, model_names, preset, run_model
 
@@ -50,7 +50,7 @@ RETAIL_MAPPING = {
 def online_retail() -> Dataset:
     """UCI Online Retail through ``ingest_file`` (as ``cartwise ingest events`` does): purchases,
     cancellations skipped, rows without a customer skipped (counted), unknown items created."""
-    from cartwise.data.ingest import ingest_file
+    from cartwise.data.ingest.files import ingest_file
     from cartwise.data.store import Store
 
     raw = datasets_dir() / "online-retail" / "online_retail.csv.gz"

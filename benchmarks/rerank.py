@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, write_result  # noqa: E402
 
-from cartwise.data.public import load_movielens  # noqa: E402
+from cartwise.data.sources.public import load_movielens  # noqa: E402
 from cartwise.data.split import leave_last_out  # noqa: E402
 from cartwise.models.base import Query  # noqa: E402
 from cartwise.models.registry import model_class  # noqa: E402

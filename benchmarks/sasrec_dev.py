@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.public import load_dataset
+from cartwise.data.sources.public import load_dataset
 from cartwise.data.split import leave_last_out
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.sasrec import SASRec

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result  # noqa: E402
 
 from cartwise.data.dataset import Dataset  # noqa: E402
-from cartwise.data.demo import DemoConfig, DemoData, build_demo_store  # noqa: E402
 from cartwise.data.schema import POSITIVE_KINDS, EventKind  # noqa: E402
+from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store  # noqa: E402
 from cartwise.data.store import Store, to_epoch  # noqa: E402
 from cartwise.evaluation.metrics import ndcg_multi  # noqa: E402
 from cartwise.models.base import Query, Recommender  # noqa: E402

@@ -163,7 +163,7 @@ def run_point(
 def build_catalog(name: str, store: Any, seed: int = 7) -> None:
     """Fill `store` with the demo data or a synthetic 100,000-item catalog."""
     if name == "demo":
-        from cartwise.data.demo import DemoConfig, build_demo_store
+        from cartwise.data.sources.demo import DemoConfig, build_demo_store
 
         build_demo_store(store, DemoConfig(seed=seed))
         return

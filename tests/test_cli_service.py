@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cartwise.cli_service import serve
+from cartwise.cli.service import serve
 from cartwise.errors import ConfigError
 from cartwise.service.auth import is_loopback
 

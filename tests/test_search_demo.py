@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cartwise.data.demo import DemoConfig, DemoData, build_demo_store
+from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.search import SemanticMatcher, hybrid_factory

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartwise.data.demo import (
+from cartwise.data.schema import Event, EventKind, Item
+from cartwise.data.sources.demo import (
     DemoConfig,
     DemoData,
     build_demo_store,
     fingerprint,
     generate,
 )
-from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
 from cartwise.errors import ConfigError
 

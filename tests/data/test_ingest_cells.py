@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartwise.data.cells import (
+from cartwise.data.ingest.cells import (
     CellError,
     booleans,
     categories,
@@ -15,7 +15,7 @@ from cartwise.data.cells import (
     ids,
     json_objects,
 )
-from cartwise.data.ingest_events import derived_event_ids
+from cartwise.data.ingest.events import derived_event_ids
 
 
 def test_epoch_units_follow_magnitude() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cartwise.data.ingest import ingest_file
+from cartwise.data.ingest.files import ingest_file
 from cartwise.data.store import Store
 from cartwise.errors import IngestError
 

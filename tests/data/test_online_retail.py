@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.ingest import ingest_file
+from cartwise.data.ingest.files import ingest_file
 from cartwise.data.store import Store
 from cartwise.errors import IngestError
 

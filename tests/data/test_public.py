@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.public import (
+from cartwise.data.sources.public import (
     load_amazon_user_sequence,
     load_dataset,
     load_movielens,

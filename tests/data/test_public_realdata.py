@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.public import load_dataset
+from cartwise.data.sources.public import load_dataset
 from cartwise.data.split import leave_last_out
 
 pytestmark = pytest.mark.realdata

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cartwise.cli import app
-from cartwise.data.public import load_user_item_txt
+from cartwise.data.sources.public import load_user_item_txt
 from cartwise.data.split import leave_last_out
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.registry import create

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from cartwise.data.demo import DemoConfig, DemoData, build_demo_store
+from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.errors import ModelError

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from live_server import LiveServer, start_server
 
-from cartwise.data.demo import DemoConfig, build_demo_store
 from cartwise.data.schema import EventKind
+from cartwise.data.sources.demo import DemoConfig, build_demo_store
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 

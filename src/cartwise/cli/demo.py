@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from cartwise.data.demo import DemoConfig, build_demo_store
 from cartwise.data.schema import EventKind
+from cartwise.data.sources.demo import DemoConfig, build_demo_store
 from cartwise.data.store import Store
 from cartwise.engine import Engine
 from cartwise.errors import NotFoundError

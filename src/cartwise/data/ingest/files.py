@@ -10,9 +10,9 @@ Field names are those of :mod:`cartwise.data.schema`; a mapping renames file col
 (``user_id=CustomerID``). Events without an ``event_id`` column get one derived from the row's
 values and its occurrence number among identical rows, so importing a file again adds nothing.
 
-Parts: :mod:`~cartwise.data.readers` reads files and numbers their lines,
-:mod:`~cartwise.data.cells` converts columns, :mod:`~cartwise.data.ingest_events` handles events;
-items and users (smaller) are validated here, one pydantic record per row.
+Parts: :mod:`~cartwise.data.ingest.readers` reads files and numbers their lines,
+:mod:`~cartwise.data.ingest.cells` converts columns, :mod:`~cartwise.data.ingest.events` handles
+events and :mod:`~cartwise.data.ingest.items` items and users (one pydantic record per row).
 
 Example:
     >>> summary = ingest_file(store, "events", Path("orders.csv"),
@@ -24,51 +24,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table as SqlTable
-from sqlalchemy import select
-
-from cartwise.data import tables as t
-from cartwise.data.cells import (
-    booleans,
-    categories,
-    epoch_seconds,
-    floats,
-    ids,
-    json_objects,
-    texts,
-)
-from cartwise.data.ingest_events import (
+from cartwise.data.ingest.events import (
     KINDS_HELP,
-    WRITE_CHUNK,
     EventOptions,
     ingest_events,
-    progress_bar,
 )
-from cartwise.data.readers import MappedTable, Table, read_table
-from cartwise.data.schema import EventKind, Item, User
+from cartwise.data.ingest.items import FIELDS, ingest_records
+from cartwise.data.ingest.readers import MappedTable, Table, read_table
+from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
 from cartwise.errors import InputError
 
 _log = logging.getLogger(__name__)
 
 Kind = Literal["items", "users", "events"]
-
-#: Fields a file may provide per record type (names of :mod:`cartwise.data.schema`).
-FIELDS: dict[str, tuple[str, ...]] = {
-    "items": tuple(Item.model_fields),
-    "users": tuple(User.model_fields),
-    # the events table's columns, with the stored "ts" under its schema name "timestamp"
-    "events": tuple("timestamp" if c == "ts" else c for c in t.EVENT_COLUMNS),
-}
 
 
 @dataclass
@@ -207,7 +181,7 @@ def ingest_file(
             placeholders=written.placeholders,
         )
     else:
-        summary = _ingest_records(store, source, kind, opts)
+        summary = _records_summary(store, source, kind, opts)
     summary.ignored_columns = tuple(c for c in table.columns if c not in source.columns.values())
     summary.seconds = time.perf_counter() - started
     _log.info("ingest %s: %s", path, "; ".join(summary.lines()))
@@ -297,111 +271,16 @@ def _resolve_columns(
 
 # -- items and users ---------------------------------------------------------------------
 
-_CONVERTERS: dict[str, Callable[[pd.Series], Any]] = {
-    "title": texts,
-    "description": texts,
-    "brand": texts,
-    "currency": texts,
-    "category": categories,
-    "price": floats,
-    "available": booleans,
-    "attributes": json_objects,
-    "created_at": epoch_seconds,
-}
 
-
-def _ingest_records(
+def _records_summary(
     store: Store, source: MappedTable, kind: str, opts: EventOptions
 ) -> IngestSummary:
-    """Items or users: convert columns, validate each record with its pydantic model, upsert."""
-    frame = source.table.frame
-    keys = source.convert(frame, "id", ids)
-    source.fail_where(keys.isna(), frame.index, "id", "empty id; every row needs one")
-    keep = source.unique(keys, "id", opts.on_duplicate)
-    frame, keys = frame[keep], keys[keep]
-    values = _record_values(source, frame, kind)
-    stored = _stored_created(store, t.items if kind == "items" else t.users, keys.tolist())
-    model: type[Item] | type[User] = Item if kind == "items" else User
-    records = _validate(source, model, frame.index, keys.tolist(), values, stored)
-    name = source.table.path.name
-    with store.batch() as batch, progress_bar(name, len(records), opts.progress) as bar:
-        for start in range(0, len(records), WRITE_CHUNK):
-            chunk = records[start : start + WRITE_CHUNK]
-            if kind == "items":
-                batch.upsert_items(cast(list[Item], chunk))
-            else:
-                batch.upsert_users(cast(list[User], chunk))
-            bar.update(len(chunk))
-    dropped = int((~keep).sum())
+    written = ingest_records(store, source, kind, opts)
     return IngestSummary(
         kind,
         source.table.path,
         len(source.table.frame),
-        inserted=len(records) - len(stored),
-        duplicates=len(stored),
-        skipped={"duplicate id": dropped} if dropped else {},
+        inserted=written.inserted,
+        duplicates=written.duplicates,
+        skipped={"duplicate id": written.dropped} if written.dropped else {},
     )
-
-
-def _record_values(source: MappedTable, frame: pd.DataFrame, kind: str) -> dict[str, list[Any]]:
-    """Converted columns by field; None where the file gives no value (model default)."""
-    values: dict[str, list[Any]] = {}
-    for name, fn in _CONVERTERS.items():
-        if name not in source.columns or name not in FIELDS[kind]:
-            continue
-        converted = source.convert(frame, name, fn)
-        if name == "price":
-            source.fail_where(
-                converted < 0,
-                frame.index,
-                "price",
-                "negative price; prices must be 0 or more. Fix the value, leave it empty if "
-                "unknown, or drop the row",
-            )
-        if isinstance(converted, np.ndarray):
-            converted = [None if np.isnan(v) else v for v in converted.tolist()]
-        elif isinstance(converted, pd.Series):
-            converted = converted.tolist()
-        values[name] = converted
-    return values
-
-
-def _stored_created(store: Store, table: SqlTable, keys: list[str]) -> dict[str, float]:
-    """created_at of ids already in the store: kept when the file gives none, and counted."""
-    found: dict[str, float] = {}
-    with store.engine.connect() as conn:
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            stmt = select(table.c.id, table.c.created_at).where(table.c.id.in_(chunk))
-            found.update((str(i), float(c)) for i, c in conn.execute(stmt))
-    return found
-
-
-def _validate(
-    source: MappedTable,
-    model: type[Item] | type[User],
-    index: pd.Index,
-    keys: list[str],
-    values: dict[str, list[Any]],
-    stored: dict[str, float],
-) -> list[BaseModel]:
-    """One pydantic record per row; the first invalid one raises with its line and field."""
-    now = datetime.now(UTC)
-    records: list[BaseModel] = []
-    for pos, (row, key) in enumerate(zip(index.tolist(), keys, strict=True)):
-        data: dict[str, Any] = {"id": key}
-        data.update((n, v[pos]) for n, v in values.items() if v[pos] is not None)
-        created = data.pop("created_at", None)
-        try:
-            if created is None and key in stored:
-                created = stored[key]
-            data["created_at"] = now if created is None else datetime.fromtimestamp(created, UTC)
-            records.append(model(**data))
-        except (OverflowError, OSError, ValueError) as exc:
-            name = "created_at"
-            if isinstance(exc, ValidationError):
-                error = exc.errors()[0]
-                name = str(error["loc"][0]) if error["loc"] else "id"
-            message = f"{exc.errors()[0]['msg'] if isinstance(exc, ValidationError) else exc}"
-            raise source.error(f"{message}; fix the value", name=name, row=int(row)) from None
-    return records

@@ -1,7 +1,7 @@
 """Deterministic synthetic demo store: the embedded default that ``make demo`` builds.
 
 A catalog of about 3,000 products in 20 categories with real-looking text
-(:mod:`cartwise.data.demo_catalog`) and about 5,000 shoppers over 90 days. Each shopper has
+(:mod:`cartwise.data.sources.demo_catalog`) and about 5,000 shoppers over 90 days. Each shopper has
 persistent tastes (two or three preferred categories, a brand, a price level). Sessions move from
 an optional search through views to add-to-cart, purchase or removal. Buying an anchor product
 leads to its complements, usually within the same session: a phone to a case, screen protector or
@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cartwise.data.demo_catalog import (
+from cartwise.data.schema import Event, EventKind, Item, User
+from cartwise.data.sources.demo_catalog import (
     CATEGORIES,
     COMPLEMENT_RULES,
     TASTE_WEIGHTS,
     Catalog,
     build_catalog,
 )
-from cartwise.data.schema import Event, EventKind, Item, User
 from cartwise.data.store import Store, to_epoch
 from cartwise.errors import ConfigError
 

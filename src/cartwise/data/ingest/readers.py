@@ -6,7 +6,7 @@ the line a person sees in an editor, so that every error can name it. Lines are 
 an error needs one, so the fast path pays nothing for them.
 
 A :class:`MappedTable` adds which column holds each Cartwise field, and applies the column
-converters of :mod:`cartwise.data.cells` so that a bad cell becomes an
+converters of :mod:`cartwise.data.ingest.cells` so that a bad cell becomes an
 :class:`~cartwise.errors.IngestError` naming file, line and field.
 """
 
@@ -30,7 +30,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from cartwise.data.cells import CellError
+from cartwise.data.ingest.cells import CellError
 from cartwise.errors import IngestError
 
 _log = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ class MappedTable:
         return self.table.error(message, row=row, field=column, header=header)
 
     def convert(self, frame: pd.DataFrame, name: str, fn: Callable[[pd.Series], _R]) -> _R:
-        """Apply a converter from :mod:`cartwise.data.cells` to a field's column."""
+        """Apply a converter from :mod:`cartwise.data.ingest.cells` to a field's column."""
         try:
             return fn(frame[self.columns[name]])
         except CellError as exc:

@@ -1,7 +1,7 @@
 """Command-line interface: thin typer commands over the Store, ingestion and the Engine.
 
 Every command prints a one-line error and exits non-zero on failure; ``--debug`` shows the
-traceback too. Commands live by area in ``cli_data``, ``cli_models`` and ``cli_service``.
+traceback too. Commands live by area in :mod:`cartwise.cli.data`, `.models` and `.service`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cartwise import cli_data, cli_models, cli_service
-from cartwise.cli_common import DebugFlag, StoreOpt, command_on, console, open_store
+from cartwise.cli import data as cli_data
+from cartwise.cli import models as cli_models
+from cartwise.cli import service as cli_service
+from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
 
 app = typer.Typer(
     name="cartwise",

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cartwise.cli_common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.cli.common import ModelDirOpt, StoreOpt, console, model_dir, open_store
 
 
 class RecordKind(StrEnum):
@@ -47,7 +47,7 @@ def ingest(
     store: StoreOpt = None,
 ) -> None:
     """Import items, users or events from a file, all or nothing."""
-    from cartwise.data.ingest import ingest_file, parse_mapping
+    from cartwise.data.ingest.files import ingest_file, parse_mapping
 
     summary = ingest_file(
         open_store(store),
@@ -79,9 +79,9 @@ def demo(
     models: ModelDirOpt = None,
 ) -> None:
     """Build the demo store, train a model, show recommendations for a few shoppers, serve."""
-    from cartwise import cli_service
-    from cartwise.data.demo import DemoConfig
-    from cartwise.demo_run import run_demo
+    from cartwise.cli import service as cli_service
+    from cartwise.cli.demo import run_demo
+    from cartwise.data.sources.demo import DemoConfig
 
     run_demo(
         open_store(store),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cartwise.cli_common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.cli.common import ModelDirOpt, StoreOpt, console, model_dir, open_store
 from cartwise.config import get_settings
 from cartwise.errors import ConfigError
 
@@ -50,7 +50,7 @@ def train(
     """Train a model on the store (saved as a new active version) or on a dataset file."""
     config = parse_settings(setting)
     if data is not None:
-        from cartwise.data.public import load_dataset
+        from cartwise.data.sources.public import load_dataset
         from cartwise.data.split import leave_last_out
         from cartwise.models.registry import model_class
 
@@ -148,7 +148,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
     """Evaluate models leave-one-out with full ranking; write a Markdown/HTML report."""
-    from cartwise.data.public import load_dataset
+    from cartwise.data.sources.public import load_dataset
     from cartwise.data.split import leave_last_out
     from cartwise.evaluation.experiment import ALIASES, GRIDS, model_names, preset, run_model
     from cartwise.evaluation.report import write_report

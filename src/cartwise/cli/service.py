@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cartwise.cli_common import ModelDirOpt, StoreOpt, console
+from cartwise.cli.common import ModelDirOpt, StoreOpt, console
 from cartwise.config import get_settings
 from cartwise.errors import ConfigError
 

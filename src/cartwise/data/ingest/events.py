@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from cartwise.data import tables as t
-from cartwise.data.cells import (
+from cartwise.data.ingest.cells import (
     TIME_FORMATS_HELP,
     as_text,
     epoch_seconds,
@@ -28,7 +28,7 @@ from cartwise.data.cells import (
     json_objects,
     texts,
 )
-from cartwise.data.readers import MappedTable
+from cartwise.data.ingest.readers import MappedTable
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Batch, Store
 

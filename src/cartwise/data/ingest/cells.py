@@ -2,7 +2,7 @@
 
 Each converter takes a pandas Series (its index = the 0-based data row of the file) and returns
 plain values; on a bad value it raises :class:`CellError` with the first offending row, the value
-and the fix, plus how many more rows share the problem. :mod:`cartwise.data.ingest` turns that
+and the fix, plus how many more rows share the problem. :mod:`cartwise.data.ingest.files` turns that
 into an :class:`~cartwise.errors.IngestError` naming file, line and field.
 """
 

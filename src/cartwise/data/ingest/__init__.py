@@ -1,0 +1,1 @@
+"""Import items, users and events from files: readers, cell conversion, events, items/users."""
