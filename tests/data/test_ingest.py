@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cartwise.data.ingest import events as ingest_events
 from cartwise.data.dataset import Dataset
+from cartwise.data.ingest import events as ingest_events
 from cartwise.data.ingest.files import IngestSummary, ingest_file, parse_mapping
 from cartwise.data.store import Batch, Store
 from cartwise.errors import InputError
