@@ -9,11 +9,11 @@ import pytest
 
 from cartwise.config import Settings
 from cartwise.errors import ConfigError, ModelError
+from cartwise.text.factory import make_generator
 from cartwise.text.generator import (
     FakeGenerator,
     LocalSmolLM2,
     TextGenerator,
-    make_generator,
     smollm2_folder,
 )
 from cartwise.text.remote import OpenAICompatible

@@ -1,5 +1,6 @@
-"""Offline evaluation: ranking metrics and the full-ranking protocol."""
+"""Offline evaluation: ranking metrics (:mod:`~cartwise.evaluation.metrics`, a leaf the models
+may import), the full-ranking protocol, cold start, experiments and reports.
 
-from cartwise.evaluation.protocol import EvalResult, evaluate, tune
-
-__all__ = ["EvalResult", "evaluate", "tune"]
+Nothing is imported here, so ``cartwise.evaluation.metrics`` can be imported without the
+protocol (which imports the models).
+"""

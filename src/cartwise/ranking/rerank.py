@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from cartwise.errors import CartwiseError, ConfigError
-from cartwise.text.generator import TextGenerator, make_generator
+from cartwise.text.factory import make_generator
+from cartwise.text.generator import TextGenerator
 
 if TYPE_CHECKING:
     from cartwise.config import Settings

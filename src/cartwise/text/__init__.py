@@ -11,12 +11,12 @@ from cartwise.text.encoder import (
     SentenceTransformerEncoder,
     TextEncoder,
 )
+from cartwise.text.factory import make_generator
 from cartwise.text.generator import (
     FakeGenerator,
     LocalSmolLM2,
     RedactingGenerator,
     TextGenerator,
-    make_generator,
 )
 from cartwise.text.privacy import redact
 from cartwise.text.remote import OpenAICompatible

