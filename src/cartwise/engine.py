@@ -158,9 +158,10 @@ class Engine(Searching):
 
         Returns the new version name.
         """
-        data = Dataset.from_store(self.store)
+        model = model_class(model_name)(config)
+        data = Dataset.from_store(self.store, kinds=model.input_kinds)
         started = time.perf_counter()
-        model = model_class(model_name)(config).fit(data, rng=rng)
+        model.fit(data, rng=rng)
         info = {
             "trained_at": datetime.now(UTC).isoformat(),
             "train_seconds": time.perf_counter() - started,

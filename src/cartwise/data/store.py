@@ -26,7 +26,15 @@ from sqlalchemy import JSON, Connection, Engine, create_engine, delete, event, f
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartwise.data import tables as t
-from cartwise.data.schema import Event, EventKind, Item, User
+from cartwise.data.schema import (
+    Event,
+    EventKindInfo,
+    Item,
+    User,
+    builtin_kinds,
+    is_builtin_kind,
+    is_kind_name,
+)
 from cartwise.errors import InputError, NotFoundError, StoreError
 
 _log = logging.getLogger(__name__)
@@ -94,7 +102,7 @@ def _event_row(ev: Event) -> dict[str, Any]:
         "user_id": ev.user_id,
         "session_id": ev.session_id,
         "item_id": ev.item_id,
-        "kind": ev.kind.value,
+        "kind": str(ev.kind),
         "value": ev.value,
         "query": ev.query,
         "ts": to_epoch(ev.timestamp),
@@ -109,7 +117,7 @@ def _row_event(row: Any) -> Event:
         user_id=m["user_id"],
         session_id=m["session_id"],
         item_id=m["item_id"],
-        kind=EventKind(m["kind"]),
+        kind=m["kind"],
         value=m["value"],
         query=m["query"],
         timestamp=from_epoch(m["ts"]),
@@ -176,9 +184,15 @@ class Batch:
         self, rows: Sequence[dict[str, Any]], *, unknown_items: UnknownItemPolicy = "reject"
     ) -> AppendResult:
         """Fast path for validated rows (keys: :data:`cartwise.data.tables.EVENT_COLUMNS`,
-        `ts` as epoch seconds). Users that do not exist yet are created."""
+        `ts` as epoch seconds). Users that do not exist yet are created.
+
+        Raises:
+            InputError: a row's kind is neither built in nor declared, or (with
+                ``unknown_items="reject"``) a row names an item the store lacks.
+        """
         if not rows:
             return AppendResult(0, 0)
+        self._check_kinds(rows)
         placeholders = self._check_items(rows, unknown_items)
         now = to_epoch(datetime.now(UTC))
         user_ids = {r["user_id"] for r in rows}
@@ -187,6 +201,64 @@ class Batch:
         )
         inserted = self._insert_ignore(t.events, rows)
         return AppendResult(inserted, len(rows) - inserted, placeholders)
+
+    def event_kinds(self) -> list[EventKindInfo]:
+        """Built-in kinds (in :class:`~cartwise.data.schema.EventKind` order), then the
+        shop's declared kinds by name."""
+        c = t.event_kinds.c
+        declared = self._conn.execute(select(t.event_kinds).order_by(c.name)).all()
+        return builtin_kinds() + [
+            EventKindInfo(
+                name=r.name, positive=bool(r.positive), created_at=from_epoch(r.created_at)
+            )
+            for r in declared
+        ]
+
+    def declare_kind(self, name: str, *, positive: bool = True) -> EventKindInfo:
+        """Accept events of kind `name` from now on (declaring it again updates `positive`).
+
+        Raises:
+            InputError: `name` is a built-in kind or not a valid kind name.
+        """
+        name = name.strip()
+        if not is_kind_name(name):
+            raise InputError(
+                f"{name!r} cannot be a kind name; use lowercase letters, digits and '_', "
+                "starting with a letter, at most 32 characters (e.g. favourite)",
+                source="kinds",
+                field="name",
+            )
+        if is_builtin_kind(name):
+            raise InputError(
+                f"'{name}' is a built-in kind and needs no declaration; pick another name",
+                source="kinds",
+                field="name",
+            )
+        c = t.event_kinds.c
+        found = self._conn.execute(select(t.event_kinds).where(c.name == name)).first()
+        if found is None:
+            now = to_epoch(datetime.now(UTC))
+            row = {"name": name, "positive": positive, "created_at": now}
+            self._conn.execute(insert(t.event_kinds), [row])
+            return EventKindInfo(name=name, positive=positive, created_at=from_epoch(now))
+        if bool(found.positive) != positive:
+            stmt = t.event_kinds.update().where(c.name == name).values(positive=positive)
+            self._conn.execute(stmt)
+        return EventKindInfo(name=name, positive=positive, created_at=from_epoch(found.created_at))
+
+    def _check_kinds(self, rows: Sequence[dict[str, Any]]) -> None:
+        used = {r["kind"] for r in rows}
+        known = {k.name for k in self.event_kinds()}
+        if used <= known:
+            return
+        index = next(i for i, r in enumerate(rows) if r["kind"] not in known)
+        raise InputError(
+            f"unknown event kind {rows[index]['kind']!r}; declare it first (cartwise kinds add "
+            f"NAME, Store.declare_kind in Python) or use one of: {', '.join(sorted(known))}",
+            source="events",
+            line=index + 1,
+            field="kind",
+        )
 
     def _check_items(self, rows: Sequence[dict[str, Any]], policy: UnknownItemPolicy) -> int:
         named = {r["item_id"] for r in rows if r["item_id"] is not None}
@@ -312,6 +384,22 @@ class Store:
         with self.batch() as b:
             return b.append_events(events, unknown_items=unknown_items)
 
+    def declare_kind(self, name: str, *, positive: bool = True) -> EventKindInfo:
+        """Declare a shop-defined event kind (see :meth:`Batch.declare_kind`)."""
+        with self.batch() as b:
+            found = b.declare_kind(name, positive=positive)
+        _log.info("event kind %s declared (positive=%s)", found.name, found.positive)
+        return found
+
+    def event_kinds(self) -> list[EventKindInfo]:
+        """Every kind the store accepts: built in first, then the declared ones by name."""
+        with self.batch() as b:
+            return b.event_kinds()
+
+    def positive_kinds(self) -> list[str]:
+        """Names of the kinds that express interest (built-in and declared)."""
+        return [k.name for k in self.event_kinds() if k.positive]
+
     def delete_user(self, user_id: str) -> dict[str, int]:
         """Remove a shopper and everything derived from them, in one transaction.
 
@@ -380,7 +468,7 @@ class Store:
         user_id: str,
         *,
         since: datetime | None = None,
-        kinds: Iterable[EventKind] | None = None,
+        kinds: Iterable[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
         """A shopper's events in chronological order (ties in insertion order).
@@ -392,7 +480,7 @@ class Store:
         if since is not None:
             stmt = stmt.where(c.ts >= to_epoch(since))
         if kinds is not None:
-            stmt = stmt.where(c.kind.in_([EventKind(k).value for k in kinds]))
+            stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
         if limit is not None:
             stmt = stmt.order_by(c.ts.desc(), c.seq.desc()).limit(limit)
         else:
@@ -406,7 +494,7 @@ class Store:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
-        kinds: Iterable[EventKind] | None = None,
+        kinds: Iterable[str] | None = None,
     ) -> pd.DataFrame:
         """All events (optionally in [since, until)) as a DataFrame in chronological order.
 
@@ -430,7 +518,7 @@ class Store:
         if until is not None:
             stmt = stmt.where(c.ts < to_epoch(until))
         if kinds is not None:
-            stmt = stmt.where(c.kind.in_([EventKind(k).value for k in kinds]))
+            stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(stmt).all(), columns=[x.name for x in cols])
 
