@@ -223,3 +223,25 @@ def test_select_and_only_kinds_keep_times_and_kinds_aligned() -> None:
     assert bare.kinds is None and bare.kind_vocab is None
     with pytest.raises(DataError, match="no event kinds"):
         bare.only_kinds(["view"])
+
+
+def test_a_behaviour_log_loads_through_the_kind_map(tmp_path: Path) -> None:
+    from cartwise.data.sources.public import load_dataset
+
+    folder = tmp_path / "shop-log"
+    folder.mkdir()
+    (folder / "events.csv").write_text(
+        "user_id,item_id,category_id,behavior,timestamp\n"
+        "1,10,7,pv,100\n1,10,7,buy,160\n1,11,8,fav,130\n2,11,8,cart,100\n"
+    )
+    data = load_dataset(folder)
+    assert data.name == "shop-log" and data.kind_vocab is not None and data.kinds is not None
+    assert data.kind_vocab.decode(data.kinds[data.users.index("1")]) == [
+        "view", "favourite", "purchase"
+    ]  # by time  # fmt: skip
+    assert data.item_info is not None and data.item_info["category"].tolist()[1:] == [["7"], ["8"]]
+    (folder / "events.csv").write_text(
+        "user_id,item_id,category_id,behavior,timestamp\n1,10,7,pv,100\n1,10,7,share,101\n"
+    )
+    with pytest.raises(InputError, match="line 3, field 'behavior': unknown event kind 'share'"):
+        load_dataset(folder)
