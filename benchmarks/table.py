@@ -27,7 +27,11 @@ def _fmt(value: object, digits: int = 4) -> str:
 
 
 def quality_table(results: list[dict[str, object]]) -> list[str]:
-    rows = [r for r in results if r.get("benchmark") == "quality"]
+    rows = [
+        r
+        for r in results
+        if r.get("benchmark") == "quality" and not str(r["dataset"]).startswith(MULTI_BEHAVIOUR)
+    ]
     if not rows:
         return []
     lines = [
@@ -54,6 +58,86 @@ def quality_table(results: list[dict[str, object]]) -> list[str]:
             " leave-one-out on the training part.",
         ]
     return ["### Recommendation quality (leave-one-out, full ranking)", "", *lines, *notes, ""]
+
+
+MULTI_BEHAVIOUR = "taobao-userbehavior"
+
+
+def _get(metrics: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(metrics, dict):
+            return None
+        metrics = metrics.get(key)
+    return metrics
+
+
+def next_event_table(results: list[dict[str, object]]) -> list[str]:
+    """What comes next, read from event kinds: Taobao (temporal) and the demo store."""
+    taobao = [
+        r for r in results
+        if r.get("benchmark") == "quality" and str(r["dataset"]).startswith(MULTI_BEHAVIOUR)
+    ]  # fmt: skip
+    demo = [r for r in results if r.get("benchmark") == "nextafter"]
+    if not taobao and not demo:
+        return []
+    out = ["### What comes next, read from event kinds", ""]
+    if taobao:
+        columns = [
+            ("next-event", "ndcg@10"), ("next-event", "hr@10"), ("next-purchase", "ndcg@10"),
+            ("next-purchase", "hr@10"), ("next-event-any", "ndcg@10"),
+            ("next-purchase-any", "ndcg@10"), ("next-event-category", "hr@10"),
+            ("next-purchase-category", "hr@10"),
+        ]  # fmt: skip
+        head = " | ".join(
+            f"{a} {b.replace('ndcg', 'NDCG').replace('hr', 'HR')}" for a, b in columns
+        )
+        out += [
+            f"| dataset | model | {head} | test users (event / purchase) | train s |",
+            "|---|---|" + "---|" * len(columns) + "---|---|",
+        ]
+        for r in sorted(taobao, key=lambda r: str(r["model"])):
+            test = _get(r["metrics"], "test")
+            cells = " | ".join(_fmt(_get(test, f"{a}/{b}")) for a, b in columns)
+            users = " / ".join(
+                _fmt(_get(test, f"{a}/users")) for a in ("next-event", "next-purchase")
+            )
+            out.append(
+                f"| {r['dataset']} | {r['model']} | {cells} | {users} | "
+                f"{_fmt(float(r.get('train_seconds') or 0), 1)} |"
+            )
+        out += ["", TAOBAO_NOTE, ""]
+    if demo:
+        out += [
+            "| demo store, after a purchase | model | HR@10 | NDCG@10 | compatible in top 10 | "
+            "shoppers | command |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted(demo, key=lambda r: str(r["model"])):
+            m = r["metrics"]
+            out.append(
+                f"| {r['dataset']} | {r['model']} | {_fmt(_get(m, 'hr@10'))} | "
+                f"{_fmt(_get(m, 'ndcg@10'))} | {_fmt(_get(m, 'compatible_share@10'), 2)} | "
+                f"{_fmt(_get(m, 'shoppers'))} | `{r['command']}` |"
+            )
+        out += ["", DEMO_NOTE, ""]
+    return out
+
+
+TAOBAO_NOTE = (
+    "Taobao rows (`python benchmarks/nextevent.py`): trained on events before 2017-12-01 (China"
+    " time), settings and early stopping on each shopper's first event of 2017-12-01, tested on"
+    " the first event (`next-event`) and the first purchase (`next-purchase`) from 2017-12-02 on,"
+    " with the input's items removed from the ranking (shoppers whose target was one of them are"
+    " left out). `-any`: every shopper's first event / purchase, every item ranked (most"
+    " purchases are of items viewed before). `-category`: the target's category among 3,067,"
+    " ranked by their best item. EASE holds the 3,498 items with two or more training shoppers"
+    " (the dense inverse of all 61,168 does not fit in memory)."
+)
+DEMO_NOTE = (
+    "Demo rows (`python benchmarks/nextafter.py`): shoppers whose last input event is the"
+    " purchase of a product with compatible accessories (generator ground truth); HR@10 and"
+    " NDCG@10 of their next event, and the share of the top 10 that fit the purchased product."
+)
 
 
 def reference_table() -> list[str]:
@@ -184,7 +268,7 @@ def serving_table(results: list[dict[str, object]]) -> list[str]:
 
 
 def other_table(results: list[dict[str, object]]) -> list[str]:
-    shown_elsewhere = ("quality", "coldstart", "serving")
+    shown_elsewhere = ("quality", "coldstart", "serving", "nextafter")
     rows = [r for r in results if r.get("benchmark") not in shown_elsewhere]
     if not rows:
         return []
@@ -203,6 +287,7 @@ def render() -> str:
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     body = (
         quality_table(results)
+        + next_event_table(results)
         + reference_table()
         + coldstart_table(results)
         + search_table(results)

@@ -90,7 +90,7 @@ def evaluate(
     for start in tqdm(starts, disable=not progress, desc=f"evaluate {model.name}", unit="batch"):
         stop = min(start + batch, len(evalset))
         inputs = evalset.inputs[start:stop]
-        queries = _queries(evalset, start, stop)
+        queries = evalset_queries(evalset, start, stop)
         masked = m.mask_scores(model.score_many(queries), inputs if exclude_seen else None)
         targets = evalset.targets[start:stop]
         if single:
@@ -167,8 +167,9 @@ def tune(
     return best[1], table
 
 
-def _queries(evalset: EvalSet, start: int, stop: int) -> list[Query]:
-    """Queries of the users at positions start..stop, with input kinds and times if any."""
+def evalset_queries(evalset: EvalSet, start: int, stop: int) -> list[Query]:
+    """Queries of the evaluated users at positions start..stop, with their input kinds and
+    times when the set has them."""
     kinds, times = evalset.input_kinds, evalset.input_times
     return [
         Query(

@@ -181,9 +181,8 @@ def ingest_file(
             "error".
         missing_user: events without a user id: "error", or "skip" them (counted).
         progress: show a progress bar while writing.
-        kind_map: events: the file's kind values → Cartwise kinds, e.g. ``{"pv": "view",
-            "buy": "purchase"}`` (case-insensitive); a target must be built in or declared
-            (:meth:`Store.declare_kind`). Values the map does not name must be kinds already.
+        kind_map: events: the file's kind values → built-in or declared Cartwise kinds, e.g.
+            ``{"pv": "view"}`` (any case); unnamed values must be kinds already.
 
     Returns:
         What was read, written, skipped and created.
@@ -202,16 +201,7 @@ def ingest_file(
     table = read_table(path)
     source = MappedTable(table, _resolve_columns(table, kind, dict(mapping or {}), opts))
     if kind == "events":
-        written = ingest_events(store, source, opts)
-        summary = IngestSummary(
-            kind,
-            path,
-            len(table.frame),
-            written.inserted,
-            written.duplicates,
-            written.skipped,
-            placeholders=written.placeholders,
-        )
+        summary = _events_summary(store, source, opts)
     else:
         summary = _records_summary(store, source, kind, opts)
     summary.ignored_columns = tuple(c for c in table.columns if c not in source.columns.values())
@@ -319,6 +309,19 @@ def _resolve_columns(
 
 
 # -- items and users ---------------------------------------------------------------------
+
+
+def _events_summary(store: Store, source: MappedTable, opts: EventOptions) -> IngestSummary:
+    written = ingest_events(store, source, opts)
+    return IngestSummary(
+        "events",
+        source.table.path,
+        len(source.table.frame),
+        written.inserted,
+        written.duplicates,
+        written.skipped,
+        placeholders=written.placeholders,
+    )
 
 
 def _records_summary(

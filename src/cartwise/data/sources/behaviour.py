@@ -67,9 +67,30 @@ def load_behaviour_csv(
     """
     p = Path(path)
     file = p / "events.csv" if p.is_dir() else p
+    raw, stamps = _read(file)
+    kinds = _kinds(raw["behavior"], kind_map, declared, file)
+    frame = pd.DataFrame(
+        {
+            "user_id": raw["user_id"].to_numpy(),
+            "item_id": raw["item_id"].to_numpy(),
+            "timestamp": stamps,
+            "kind": kinds,
+        }
+    )
+    first = raw.drop_duplicates("item_id")  # an item's first category when it has two
+    catalog = pd.DataFrame(
+        {"item_id": first["item_id"].to_numpy(), "category": [[c] for c in first["category_id"]]}
+    )
+    data = Dataset.from_frame(frame, catalog, name=name or file.parent.name)
+    _log.info("loaded %r", data)
+    return data
+
+
+def _read(file: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The file's rows as text, and the timestamps as float seconds."""
     if not file.is_file():
         raise InputError(
-            f"file not found; the folder needs events.csv with {LAYOUT}", source=str(p)
+            f"file not found; the folder needs events.csv with {LAYOUT}", source=str(file)
         )
     raw = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
     missing = [c for c in COLUMNS if c not in raw.columns]
@@ -86,22 +107,7 @@ def load_behaviour_csv(
             "timestamp is not a number; write unix seconds", source=str(file), line=line,
             field="timestamp",
         )  # fmt: skip
-    kinds = _kinds(raw["behavior"], kind_map, declared, file)
-    frame = pd.DataFrame(
-        {
-            "user_id": raw["user_id"].to_numpy(),
-            "item_id": raw["item_id"].to_numpy(),
-            "timestamp": stamps.to_numpy(dtype=np.float64),
-            "kind": kinds,
-        }
-    )
-    first = raw.drop_duplicates("item_id")  # an item's first category when it has two
-    catalog = pd.DataFrame(
-        {"item_id": first["item_id"].to_numpy(), "category": [[c] for c in first["category_id"]]}
-    )
-    data = Dataset.from_frame(frame, catalog, name=name or file.parent.name)
-    _log.info("loaded %r", data)
-    return data
+    return raw, stamps.to_numpy(dtype=np.float64)
 
 
 def _kinds(
