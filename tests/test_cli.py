@@ -23,8 +23,8 @@ from cartwise.cli import app
 from cartwise.data import tables as t
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import IngestError
+from cartwise.serving.engine import Engine
 
 runner = CliRunner()
 

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
+from cartwise.data.history import recent_items
 from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import ModelError
 from cartwise.ranking.explain import (
     Evidence,
@@ -21,8 +21,8 @@ from cartwise.ranking.explain import (
     template,
     text_match_evidence,
 )
-from cartwise.ranking.history import recent_items
 from cartwise.ranking.reasons import Touch
+from cartwise.serving.engine import Engine
 from cartwise.text.generator import FakeGenerator
 
 PHONE = Touch(1, "purchase", "Fonix X Smartphone")

@@ -28,8 +28,8 @@ from fastapi.testclient import TestClient
 from cartwise.config import Settings
 from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.service.app import create_app
+from cartwise.serving.engine import Engine
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LOCAL = ("127.0.0.1", 50000)

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cartwise.data.feedback import FeedbackRecord, ServedLog, record_feedback, served
 from cartwise.data.store import Store
-from cartwise.service.feedback import FeedbackRecord, ServedLog, record_feedback
-from cartwise.service.feedback_table import served
 
 
 @pytest.fixture

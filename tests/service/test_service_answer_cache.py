@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from cartwise.config import Settings
 from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.service.schemas import RecommendationsOut
+from cartwise.serving.engine import Engine
 from conftest import T0, ids, make_client, post_view, recs, tiny_items
 
 

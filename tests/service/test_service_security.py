@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from cartwise.config import Settings
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.service import auth
 from cartwise.service.app import create_app
+from cartwise.serving.engine import Engine
 
 KEYS = {"r-key": ["read"], "w-key": ["write"], "a-key": ["admin"], "rw-key": ["read", "write"]}
 ITEM = {"items": [{"id": "k1", "title": "Key Ring"}]}

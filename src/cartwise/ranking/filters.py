@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cartwise.data.catalog import CatalogIndex, item_type
 from cartwise.data.schema import Item
 from cartwise.errors import InputError
-from cartwise.ranking.catalog import CatalogIndex, item_type
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.errors import ConfigError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search.base import MatcherFactory, TextMatcher
 from cartwise.search.keyword import KeywordMatcher
 from cartwise.text.encoder import TextEncoder
@@ -173,7 +173,7 @@ def hybrid_factory(
     semantic_weight: float = 0.5,
     query_encoder: TextEncoder | None = None,
 ) -> MatcherFactory:
-    """A matcher factory for :class:`cartwise.engine.Engine`: BM25 alone without an encoder.
+    """A matcher factory for :class:`cartwise.serving.engine.Engine`: BM25 alone without an encoder.
 
     The factory remembers the semantic matcher it built last, so the matcher of a new catalog
     snapshot only encodes the items whose text is new (see :class:`SemanticMatcher`).

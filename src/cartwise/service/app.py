@@ -21,14 +21,13 @@ from fastapi.staticfiles import StaticFiles
 
 from cartwise import __version__
 from cartwise.config import Settings, get_settings
-from cartwise.engine import Engine
+from cartwise.data.feedback import ServedLog, ensure_tables
 from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
-from cartwise.service.feedback import ServedLog
-from cartwise.service.feedback_table import ensure_tables
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
 from cartwise.service.routes import admin, catalog, events, feedback, recommend, search
+from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def _warm_up(engine: Engine) -> None:
     in the background, so the first search does not pay for it."""
     began = time.perf_counter()
     try:
-        engine.matcher()
+        engine.build_search_index()
     except Exception:  # the first search retries and reports the error to its caller
         _log.warning("search warm-up failed; the first search will build the index", exc_info=True)
         return

@@ -9,9 +9,9 @@ from fastapi import Query
 from sqlalchemy import func, select
 
 from cartwise.data import tables as t
+from cartwise.data.catalog import fetch_items
 from cartwise.data.schema import Item, User
 from cartwise.data.store import from_epoch
-from cartwise.ranking.catalog import fetch_items
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import (
     DeletedItemOut,

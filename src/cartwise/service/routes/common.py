@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
 from cartwise.config import Settings
-from cartwise.engine import Engine
+from cartwise.data.feedback import ServedLog, log_served
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.filters import Filters
-from cartwise.ranking.served import Served
+from cartwise.ranking.results import Served
 from cartwise.service.auth import Scope, require
-from cartwise.service.feedback import ServedLog, log_served
 from cartwise.service.http import StrictJSONRoute
 from cartwise.service.schemas import ErrorOut, RecommendationsOut, Recommended
+from cartwise.serving.engine import Engine
 
 #: Documented error answers of every route.
 ERRORS: dict[int | str, dict[str, object]] = {

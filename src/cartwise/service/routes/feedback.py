@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cartwise.service.feedback import FeedbackRecord, online_metrics, record_feedback
+from cartwise.data.feedback import FeedbackRecord, online_metrics, record_feedback
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import FeedbackIn, FeedbackOut, OnlineOut, OnlineRow
 

@@ -16,11 +16,10 @@ from typing import Annotated
 from fastapi import Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from cartwise.engine import Engine
+from cartwise.data.feedback import ServedLog
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.filters import Filters
-from cartwise.ranking.served import Served
-from cartwise.service.feedback import ServedLog
+from cartwise.ranking.results import Served
 from cartwise.service.routes.common import (
     DiversityDep,
     EngineDep,
@@ -31,6 +30,7 @@ from cartwise.service.routes.common import (
     router,
 )
 from cartwise.service.schemas import RecommendationsOut, SessionIn
+from cartwise.serving.engine import Engine
 
 reader = router("read", "recommendations")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cartwise.data.feedback import log_served
 from cartwise.ranking.filters import Filters
-from cartwise.service.feedback import log_served
 from cartwise.service.routes.common import EngineDep, answer, finite, router
 from cartwise.service.schemas import AdOut, AdRejected, AdsIn, AdsOut, RecommendationsOut, SearchIn
 

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from cartwise.data.store import Store, to_epoch
-from cartwise.service.errors import BatchError
-from cartwise.service.feedback_table import feedback, served
+from cartwise.data.tables import feedback, metadata, served
+from cartwise.errors import BatchError
 
 _log = logging.getLogger(__name__)
 
@@ -215,3 +215,8 @@ def online_metrics(store: Store) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def ensure_tables(store: Store) -> None:
+    """Create the served and feedback tables in `store` if they are missing (idempotent)."""
+    metadata.create_all(store.engine, tables=[served, feedback])

@@ -209,3 +209,16 @@ class ItemRows:
                 del self._built[next(iter(self._built))]
             self._built[item.id] = (raw, item)
         return item
+
+
+def compatibility_index(store: Store, catalog: CatalogIndex) -> dict[str, np.ndarray]:
+    """Item id → catalog rows of the items made for it (their ``attributes["compatible_with"]``)."""
+    found: dict[str, list[int]] = {}
+    c = t.items.c
+    with store.engine.connect() as conn:
+        for item_id, attributes in conn.execute(select(c.id, c.attributes)):
+            target = (attributes or {}).get("compatible_with")
+            row = catalog.position.get(str(item_id))
+            if target and row is not None:
+                found.setdefault(str(target), []).append(row)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in found.items()}
