@@ -116,7 +116,9 @@ def engine(store: Store, tmp_path: Path) -> Engine:
 
 
 def make_client(engine: Engine, **settings: object) -> TestClient:
-    """A TestClient on loopback over `engine` with the given settings."""
+    """A TestClient on loopback over `engine` with the given settings (no keys: the
+    ``insecure_local`` mode, unless the settings say otherwise)."""
+    settings.setdefault("insecure_local", True)
     return TestClient(create_app(engine, Settings(**settings)), client=LOCAL)  # type: ignore[arg-type]
 
 

@@ -49,7 +49,7 @@ def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
     RecommendationsOut.model_validate(second)  # the documented schema, field for field
     for answer in (first, second):  # each answer has its served row: feedback may name it
         fb = {"recommendation_id": answer["recommendation_id"], "item_id": "p1", "kind": "click"}
-        assert client.post("/feedback", json={"events": [fb]}).json() == {"stored": 1}
+        assert client.post("/feedback", json={"events": [fb]}).json()["stored"] == 1
     metrics = client.get("/feedback/metrics").json()["rows"]
     assert [r["served"] for r in metrics if r["scenario"] == "user"] == [2]
     text = client.get("/metrics").text  # the process's cache counters, for operators

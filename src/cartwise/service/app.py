@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from cartwise import __version__
 from cartwise.config import Settings, get_settings
 from cartwise.data.feedback import ServedLog, ensure_tables
+from cartwise.errors import ConfigError
 from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
 from cartwise.service.http import BodyLimitMiddleware
@@ -45,8 +46,21 @@ and the dashboard need no key. Errors are `{"error": {"type", "message", "fields
 """
 
 
+NO_KEYS = (
+    'no API keys configured: set CARTWISE_API_KEYS (e.g. \'{"my-key": ["admin"]}\'), or, to '
+    "serve this machine only without keys, CARTWISE_INSECURE_LOCAL=true (cartwise serve "
+    "--insecure-local) on a loopback address"
+)
+
+
 def create_app(engine: Engine, settings: Settings) -> FastAPI:
-    """The HTTP service around `engine`, configured by `settings`."""
+    """The HTTP service around `engine`, configured by `settings`.
+
+    Raises:
+        ConfigError: no API keys are configured and ``insecure_local`` was not asked for.
+    """
+    if not settings.api_keys and not settings.insecure_local:
+        raise ConfigError(NO_KEYS)
     ensure_tables(engine.store)
     app = FastAPI(
         title="Cartwise",
@@ -82,7 +96,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if app.state.keys.open:
-        _log.warning("no API keys configured: only loopback clients are answered")
+        _log.warning("no API keys configured (insecure_local): only loopback clients answered")
     return app
 
 

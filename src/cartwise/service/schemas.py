@@ -228,9 +228,12 @@ class FeedbackIn(_Body):
 
 
 class FeedbackOut(_Body):
-    """How many feedback events were stored."""
+    """How many feedback events were stored new, were already stored (retries), and how many
+    impressions were implied by clicks or purchases posted without theirs."""
 
     stored: int
+    duplicates: int = 0
+    implied_impressions: int = 0
 
 
 class OnlineRow(_Body):

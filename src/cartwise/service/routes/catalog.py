@@ -6,12 +6,9 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Query
-from sqlalchemy import func, select
 
-from cartwise.data import tables as t
 from cartwise.data.catalog import fetch_items
 from cartwise.data.schema import Item, User
-from cartwise.data.store import from_epoch
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import (
     DeletedItemOut,
@@ -83,13 +80,7 @@ def put_users(body: UsersIn, engine: EngineDep) -> UpsertOut:
 @reader.get("/users", response_model=UsersOut)
 def list_users(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> UsersOut:
     """A page of shoppers ordered by id."""
-    u = t.users.c
-    with engine.store.engine.connect() as conn:
-        rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
-        total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
-    users = [
-        User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at)) for r in rows
-    ]
+    users, total = engine.store.users(limit=limit, offset=offset)
     return UsersOut(users=users, total=total)
 
 

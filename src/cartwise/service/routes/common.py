@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
-from cartwise.config import Settings
 from cartwise.data.feedback import ServedLog, log_served
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.filters import Filters
@@ -44,12 +43,6 @@ async def engine_of(request: Request) -> Engine:
     ``def`` dependency on the thread pool, a thread hop per dependency and request)."""
     engine: Engine = request.app.state.engine
     return engine
-
-
-async def settings_of(request: Request) -> Settings:
-    """The app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 EngineDep = Annotated[Engine, Depends(engine_of)]
