@@ -44,17 +44,9 @@ def serve(
     """
     import uvicorn
 
-    updates: dict[str, Any] = {}
-    if store is not None:
-        updates["store_url"] = store
-    if models is not None:
-        updates["model_dir"] = models
-    if host is not None:
-        updates["host"] = host
-    if port is not None:
-        updates["port"] = port
-    if insecure_local:
-        updates["insecure_local"] = True
+    given = {"store_url": store, "model_dir": models, "host": host, "port": port,
+             "insecure_local": insecure_local or None}  # fmt: skip
+    updates = {k: v for k, v in given.items() if v is not None}
     settings = get_settings().model_copy(update=updates)
     check_no_key_mode(settings)
     console.print(

@@ -23,7 +23,7 @@ from cartwise.ranking.diversity import (
     cosine_similarity,
     mmr,
 )
-from cartwise.ranking.filters import Filters, rejection
+from cartwise.ranking.filters import Filters, rejection, variant_group
 from cartwise.ranking.topk import top_k
 
 #: With MMR, rerank from this many times `k` eligible candidates.
@@ -53,10 +53,12 @@ def pick(
     vectors: np.ndarray | None = None,
     seen: dict[str, Item | None] | None = None,
 ) -> list[Pick]:
-    """The best `k` items of `scores` that pass `filters` on fresh rows, diversified.
+    """The best `k` items of `scores` that pass `filters` on fresh rows, one per variant group
+    (unless ``filters.all_variants``), diversified.
 
-    With ``category_cap`` the candidates are read deeper until `k` pass the cap or the scores
-    run out; with MMR the `k` are chosen from ``POOL_FACTOR * k`` eligible candidates.
+    Candidates are read deeper until enough pass (with ``category_cap``: until `k` pass the cap
+    or the scores run out); with MMR the `k` are chosen from ``POOL_FACTOR * k`` eligible
+    candidates.
 
     Args:
         fetch: reads fresh item rows by id.
@@ -76,6 +78,8 @@ def pick(
     while True:
         ranked = top_k(scores, want)
         passing = _passing(fetch, ranked, decode(_indices(ranked)), filters, seen)
+        if not filters.all_variants:
+            passing = _one_per_group(passing)
         chosen = _capped(passing, k, diversity) if method == "category_cap" else passing
         rounds += 1
         exhausted = len(ranked) < want
@@ -112,6 +116,18 @@ def _passing(
         item = fresh.get(external)
         if item is not None and rejection(item, filters) is None:
             out.append(Pick(item, s.score, s.item))
+    return out
+
+
+def _one_per_group(pool: list[Pick]) -> list[Pick]:
+    """The best of each variant group, in order."""
+    seen: set[str] = set()
+    out = []
+    for p in pool:
+        group = variant_group(p.item)
+        if group not in seen:
+            seen.add(group)
+            out.append(p)
     return out
 
 

@@ -22,12 +22,15 @@ class Recommendation:
 class Served:
     """A ranked answer and the model version that produced it (None: no model was used).
 
-    ``rendered`` is scratch space for renderings of the items (e.g. the service's JSON): a
-    cached answer is handed out again as the same object, so they are made once.
+    ``message`` says why the list is empty or short when the caller should know (nothing
+    matched a search). ``rendered`` is scratch space for renderings of the items (e.g. the
+    service's JSON): a cached answer is handed out again as the same object, so they are made
+    once.
     """
 
     version: str | None
     items: list[Recommendation]
+    message: str | None = None
     rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from cartwise import __version__
 from cartwise.config import Settings, get_settings
@@ -62,7 +63,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     if not settings.api_keys and not settings.insecure_local:
         raise ConfigError(NO_KEYS)
     ensure_tables(engine.store)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc assets from the package: no CDN
         title="Cartwise",
         version=__version__,
         description=DESCRIPTION,

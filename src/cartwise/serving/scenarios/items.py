@@ -3,6 +3,8 @@ completed from declared compatibility and text similarity when they are too few)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from cartwise.data.copurchase import co_purchase_counts
@@ -16,7 +18,7 @@ from cartwise.ranking.complements import (
     made_for,
     made_for_others,
 )
-from cartwise.ranking.filters import Filters, catalog_mask, rejection
+from cartwise.ranking.filters import Filters, catalog_mask, check_category, rejection
 from cartwise.ranking.pipeline import pick
 from cartwise.ranking.reasons import POPULAR, Touch, evidence_queries, reasons_from_scores
 from cartwise.ranking.results import Recommendation, Served
@@ -32,6 +34,7 @@ def similar(ctx: Context, item_id: str, k: int = 10, *, filters: Filters | None 
     anchor = ctx.store.get_item(item_id)
     view = ctx.view()
     filters = filters or Filters()
+    check_category(view.catalog, filters)
     # what the answer reads of the anchor's row is part of the key
     key = ("similar", item_id, anchor.title, tuple(anchor.category), k, filters)
     return ctx.answers.answer(
@@ -46,7 +49,7 @@ def _similar(
     title = anchor.title or anchor.id
     if idx is None:  # new item: popular items of its own leaf category
         leaf = anchor.category[-1] if anchor.category else None
-        filters = Filters(leaf, filters.min_price, filters.max_price, filters.item_type)
+        filters = replace(filters, category=leaf)
         scores = ctx.scorer.score(view.model, Query.of([])).astype(np.float64)
         reason, by_history = (f"popular in {leaf}" if leaf else POPULAR), False
     else:
@@ -100,6 +103,7 @@ def complements(
         ctx.store, item_id, window_days=window_days, min_support=min_support
     )
     catalog = ctx.snapshot()
+    check_category(catalog, filters)
     compatible = ctx.compatible.get(catalog)
     others = made_for_others(compatible, item_id, catalog.size)
     ranked = lifts(counts, limit=max(200, 10 * k))

@@ -19,7 +19,7 @@ from cartwise.data.history import shopper_events
 from cartwise.data.schema import POSITIVE_KINDS, EventKind
 from cartwise.models.base import Query, Recommender
 from cartwise.ranking.diversity import Diversity, HasItemVectors
-from cartwise.ranking.filters import Filters
+from cartwise.ranking.filters import Filters, check_category
 from cartwise.ranking.pipeline import pick
 from cartwise.ranking.reasons import (
     COLD_START,
@@ -87,6 +87,7 @@ def cached_list(
     """The model's top-k for a history of (item_id, kind) pairs, with template reasons:
     from the answer cache when nothing it depends on changed."""
     filters = filters or Filters()
+    check_category(view.catalog, filters)
     key = ("personal", history_digest(recent, exclude), k, filters, diversity)
 
     def compute(seen: Seen) -> Served:

@@ -9,7 +9,7 @@ from cartwise.data.history import recent_items
 from cartwise.errors import InputError
 from cartwise.models.base import Query
 from cartwise.ranking.explain import Evidence, text_match_evidence
-from cartwise.ranking.filters import Filters, catalog_mask
+from cartwise.ranking.filters import Filters, catalog_mask, check_category
 from cartwise.ranking.pipeline import Pick, pick
 from cartwise.ranking.results import Recommendation, Served
 from cartwise.search import SearchWeights, TextMatcher, owned_item, parse_query, rank, tokens
@@ -36,6 +36,7 @@ def search(
     filters = filters or Filters()
     view = ctx.view_or_none() if user_id else None
     catalog = view.catalog if view is not None else ctx.snapshot()
+    check_category(catalog, filters)
     matcher = ctx.matchers.get(catalog)
     parsed = parse_query(query, catalog)
     history = recent_items(ctx.store, user_id, HISTORY_LIMIT) if user_id else []
@@ -59,7 +60,18 @@ def search(
         _found(ctx, p, matcher, parsed.text, ranking, query, owned_title, personal, user_id)
         for p in picks
     ]
-    return Served(view.version if personal is not None and view else None, out)
+    version = view.version if personal is not None and view else None
+    if not out:
+        return Served(version, [], _nothing_matches(query, ranking, filters))
+    return Served(version, out)
+
+
+def _nothing_matches(query: str, ranking: Ranking, filters: Filters) -> str:
+    """Why a search found nothing: no item's text is related to the words, or the filters
+    left out every item that is."""
+    if not (ranking.relevance > 0).any():
+        return f"nothing in the catalog matches '{query}'; try other words"
+    return f"no item matching '{query}' passes the filters; loosen them to see matches"
 
 
 def _personal_scores(
