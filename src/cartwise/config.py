@@ -103,6 +103,15 @@ class Settings(BaseSettings):
         gt=0,
         description="how often the service re-reads the catalog written by other processes",
     )
+    score_cache_mb: int = Field(
+        default=128,
+        ge=0,
+        description=(
+            "MiB of model score rows kept per loaded model, keyed by the history scored (a "
+            "shopper's state until they act again; the single-item histories behind reasons); "
+            "0 turns it off"
+        ),
+    )
     answer_cache_size: int = Field(
         default=10_000,
         ge=0,

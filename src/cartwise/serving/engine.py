@@ -35,6 +35,7 @@ from cartwise.serving.catalog import CatalogSnapshot, PerCatalog
 from cartwise.serving.context import Context
 from cartwise.serving.scenarios import ads, explain, items, personal, search
 from cartwise.serving.scorer import Scorer
+from cartwise.serving.states import DEFAULT_BYTES
 
 if TYPE_CHECKING:
     from cartwise.config import Settings
@@ -55,6 +56,8 @@ class Engine:
         explainer: phrases reasons from their evidence (None: template reasons).
         reranker: reorders personalised lists with a language model (None: off).
         answer_cache: most finished answers kept (0: off; see :mod:`cartwise.serving.cache`).
+        score_cache_bytes: bytes of model score rows kept per loaded model (0: off; see
+            :mod:`cartwise.serving.states`).
     """
 
     def __init__(
@@ -68,10 +71,11 @@ class Engine:
         explainer: Explainer | None = None,
         reranker: LMReranker | None = None,
         answer_cache: int = DEFAULT_CAPACITY,
+        score_cache_bytes: int = DEFAULT_BYTES,
     ) -> None:
         self.store = store
         self.versions = Versions(model_dir)
-        self.scorer = Scorer()
+        self.scorer = Scorer(cache_bytes=score_cache_bytes)
         self.ctx = Context(
             store=store,
             rows=ItemRows(store),
@@ -107,6 +111,7 @@ class Engine:
             matcher=matcher_from_settings(settings, store, encoder=encoder),
             reranker=reranker_from_settings(settings, generator),
             answer_cache=settings.answer_cache_size,
+            score_cache_bytes=settings.score_cache_mb << 20,
         )
 
     # -- parts ---------------------------------------------------------------------------------
