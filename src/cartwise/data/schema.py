@@ -21,7 +21,16 @@ def utcnow() -> datetime:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00-14:00 is year 10000 in UTC: a ValueError makes it a field error
+        raise ValueError(
+            f"{value.isoformat()} is outside the dates Cartwise can store (years 1 to 9999 in "
+            "UTC); send the real time, with its zone"
+        ) from None
 
 
 class EventKind(StrEnum):
