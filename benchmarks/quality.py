@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from common import write_result
+from common import require_committed, write_result
 
 from cartwise.cli.models import parse_settings
 from cartwise.data.dataset import Dataset
@@ -133,6 +133,7 @@ def main() -> int:
     parser.add_argument("--split", choices=["leave-one-out", "temporal"], default="leave-one-out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    require_committed()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     names = model_names(args.models)
     if len(names) == 1:
