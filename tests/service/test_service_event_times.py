@@ -1,5 +1,6 @@
-"""Event times outside the accepted window, and dates that overflow in UTC, are a 422 naming
-the field, never a 500; nothing is stored (issue 12, defects 2 and 3)."""
+"""Bad values in records over HTTP are a 422 naming the field, never a 500 or a silent
+coercion, and nothing is stored: event times outside the accepted window and dates that overflow
+in UTC (issue 12, defects 2 and 3), numbers or flags sent as text (defect 11, the records' part)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,34 @@ def test_created_at_beyond_the_calendar_is_a_422(
     fields = r.json()["error"]["fields"]
     assert [(f["index"], f["field"]) for f in fields] == [(0, "created_at")]
     assert store.counts() == before
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("/items", {"items": [{"id": "n1", "price": "5"}]}, "price"),
+        ("/items", {"items": [{"id": "n1", "price": True}]}, "price"),
+        ("/items", {"items": [{"id": "n1", "available": "yes"}]}, "available"),
+        ("/items", {"items": [{"id": "n1", "available": 1}]}, "available"),
+    ],
+)
+def test_record_numbers_and_flags_are_not_coerced(
+    client: TestClient, store: Store, route: str, body: dict[str, Any], field: str
+) -> None:
+    """Issue 12, defect 11 (the data records' share): "5" and true are not numbers."""
+    before = store.counts()
+    r = client.put(route, json=body)
+    assert r.status_code == 422
+    assert [(f["index"], f["field"]) for f in r.json()["error"]["fields"]] == [(0, field)]
+    assert store.counts() == before
+
+
+@pytest.mark.parametrize("value", ["2", True])
+def test_event_value_is_not_coerced(client: TestClient, store: Store, value: object) -> None:
+    event = {**_event("v1", "2024-02-01T10:00:00Z"), "kind": "purchase", "value": value}
+    r = client.post("/events", json={"events": [event]})
+    assert r.status_code == 422
+    assert [(f["index"], f["field"]) for f in r.json()["error"]["fields"]] == [(0, "value")]
+    ok = {**event, "value": 2}
+    assert client.post("/events", json={"events": [ok]}).status_code == 200
+    assert store.counts()["events"] == 18

@@ -68,9 +68,10 @@ class Item(_Record):
     description: str = ""
     category: list[str] = Field(default_factory=list, description="path, most general first")
     brand: str = ""
-    price: float | None = Field(default=None, ge=0)
+    # strict: a number must be sent as a number ("5" and true are errors, not 5.0 and 1.0)
+    price: float | None = Field(default=None, ge=0, strict=True)
     currency: str = "USD"
-    available: bool = True
+    available: bool = Field(default=True, strict=True)
     attributes: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -111,7 +112,7 @@ class Event(_Record):
     session_id: str | None = Field(default=None, max_length=_ID_MAX)
     item_id: str | None = Field(default=None, max_length=_ID_MAX)
     kind: EventKind
-    value: float | None = None
+    value: float | None = Field(default=None, strict=True)
     query: str | None = None
     timestamp: datetime
     context: dict[str, Any] = Field(default_factory=dict)
