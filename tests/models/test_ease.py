@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from contract import RecommenderContract, block_frame
+from typer.testing import CliRunner
 
+from cartwise.cli import app
 from cartwise.data.dataset import Dataset
 from cartwise.errors import ResourceError
 from cartwise.models import ease
@@ -128,3 +131,19 @@ def test_fit_peak_memory_is_the_estimate() -> None:
     weights = 4 * 4001**2
     assert weights * 0.9 <= result["grew"] <= result["estimate"] + 32 * 2**20
     assert result["grew"] < 4 * 8 * 4000**2 / 3  # the old fit needed 4 float64 n × n matrices
+
+
+def test_cli_evaluate_refuses_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """`cartwise evaluate --models ease` on a catalog that does not fit: a one-line error and
+    exit status 1, never a crash."""
+    path = tmp_path / "tiny.txt"
+    path.write_text("".join(f"u{u} i{(u + s) % 30}\n" for u in range(40) for s in range(5)))
+    monkeypatch.setattr(ease, "available_memory", lambda: 10_000)
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(path), "--models", "ease", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1
+    assert "error: EASE on 'tiny/train' (30 items) needs about" in result.output
+    assert "itemknn or als" in result.output and "Traceback" not in result.output

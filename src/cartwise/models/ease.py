@@ -11,9 +11,10 @@ float32 buffer of (n + 1)² values, the size of the weights it returns: the Gram
 there a block of columns at a time, factorised and inverted in place (LAPACK ``spotrf`` and
 ``spotri`` through scipy, overwriting their input), scaled into B and finally shifted into the
 weights' layout. The previous version held a float64 Gram matrix while ``numpy.linalg.inv``
-kept two more float64 copies and its output (4 × 8 n² bytes, 18 GiB for 24k items) and was
-killed on a 23 GiB machine; this one needs 4 (n + 1)² bytes plus small blocks (2.4 GiB for 24k
-items), and refuses (ResourceError) before allocating anything when even that does not fit.
+kept a copy of it, an identity right-hand side and its output (4 × 8 n² bytes, 17 GiB for 24k
+items, where its check counted three), and a 24k-item fit died inside LAPACK with three of them
+resident (13.3 GiB). This one needs 4 (n + 1)² bytes plus small blocks (2.4 GiB for 24k items)
+and refuses (ResourceError) before allocating anything when even that does not fit.
 """
 
 from __future__ import annotations
