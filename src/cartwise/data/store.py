@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Connection, Engine, create_engine, delete, event, f
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartwise.data import tables as t
+from cartwise.data.event_times import EventTimeWindow
 from cartwise.data.schema import Event, EventKind, Item, User
 from cartwise.errors import InputError, NotFoundError, StoreError
 
@@ -169,8 +170,14 @@ class Batch:
     def append_events(
         self, events: Iterable[Event], *, unknown_items: UnknownItemPolicy = "reject"
     ) -> AppendResult:
-        """Append events; an event whose `event_id` is already stored is skipped (idempotent)."""
-        return self.append_event_rows([_event_row(e) for e in events], unknown_items=unknown_items)
+        """Append events; an event whose `event_id` is already stored is skipped (idempotent).
+
+        Raises:
+            InputError: an event time outside :class:`EventTimeWindow` (row and field named).
+        """
+        rows = [_event_row(e) for e in events]
+        EventTimeWindow.from_settings().check([r["ts"] for r in rows])
+        return self.append_event_rows(rows, unknown_items=unknown_items)
 
     def append_event_rows(
         self, rows: Sequence[dict[str, Any]], *, unknown_items: UnknownItemPolicy = "reject"

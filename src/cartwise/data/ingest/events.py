@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from cartwise.data import tables as t
+from cartwise.data.event_times import EventTimeWindow
 from cartwise.data.ingest.cells import (
     TIME_FORMATS_HELP,
     as_text,
@@ -180,13 +181,7 @@ def _event_data(
     contexts: list[dict[str, Any] | None] = [None] * len(frame)
     if "context" in source.columns:
         contexts = source.convert(frame, "context", json_objects)
-    stamps = source.convert(frame, "timestamp", epoch_seconds)
-    source.fail_where(
-        np.isnan(stamps),
-        index,
-        "timestamp",
-        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
-    )
+    stamps = _timestamps(source, frame)
     _check_items_and_queries(source, rows, items, queries)
     keep = np.ones(len(frame), dtype=bool)
     if "event_id" in source.columns:
@@ -221,6 +216,22 @@ def _event_data(
         return data, items, 0
     picked = {name: [v for v, k in zip(col, keep, strict=True) if k] for name, col in data.items()}
     return picked, items[keep], int((~keep).sum())
+
+
+def _timestamps(source: MappedTable, frame: pd.DataFrame) -> np.ndarray:
+    """Epoch seconds of every row; raises at the first empty one or one outside the window."""
+    stamps = source.convert(frame, "timestamp", epoch_seconds)
+    source.fail_where(
+        np.isnan(stamps),
+        frame.index,
+        "timestamp",
+        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
+    )
+    window = EventTimeWindow.from_settings()
+    earliest, latest = window.bounds()
+    source.fail_where(stamps < earliest, frame.index, "timestamp", window.too_early_message())
+    source.fail_where(stamps > latest, frame.index, "timestamp", window.too_late_message(latest))
+    return stamps
 
 
 def _check_items_and_queries(
