@@ -175,7 +175,7 @@ def tune(
         table.append({**combo, **result.metrics, "fit_seconds": fitted.seconds})
         if best is None or result[metric] > best[0]:
             best = (result[metric], config)
-        del model  # before the next fit: EASE's weights alone are 4 (n + 1)² bytes
+        del fitted, result  # before the next fit: EASE's weights alone are 4 (n + 1)² bytes
     assert best is not None  # product() of lists yields at least one combination
     return best[1], table
 
