@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
+from cartwise.data import bulk
 from cartwise.data import tables as t
 from cartwise.data.schema import Event, EventKind, Item, User
 from cartwise.data.store import Store
@@ -29,8 +31,8 @@ def ev(i: int, user: str, item: str | None, kind: str = "view", minutes: int = 0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     s.upsert_items(
         [
             Item(id="phone", title="Galaxy S23", category=["Electronics", "Phones"], price=799),
@@ -38,10 +40,13 @@ def store(tmp_path: Path) -> Store:
             Item(id="shoe", title="Trail runner", available=False),
         ]
     )
-    return s
+    yield s
+    s.close()
 
 
 def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite only")
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
@@ -148,3 +153,24 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot open store"):
         Store(f"sqlite:///{blocker}/sub/db.sqlite")
+
+
+@pytest.mark.parametrize("path", ["insert", "copy"])
+def test_bulk_append_keeps_input_order_and_skips_stored_ids(
+    store: Store, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "copy" and store.dialect != "postgresql":
+        pytest.skip("COPY is PostgreSQL's bulk path")
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1 if path == "copy" else 10**9)
+    # 30 events per minute: ties on ts must keep the input order
+    events = [ev(i, f"u{i % 7}", ("phone", "case")[i % 2], minutes=i // 30) for i in range(3000)]
+    events[5] = events[5].model_copy(update={"context": {"page": "home", "pos": 2}})
+    first = store.append_events(events[:2000])
+    again = store.append_events(events)
+    assert (first.inserted, first.duplicates) == (2000, 0)
+    assert (again.inserted, again.duplicates) == (1000, 2000)
+    assert store.events_frame()["event_id"].tolist() == [f"e{i}" for i in range(3000)]
+    assert store.counts() == {"items": 3, "users": 7, "events": 3000}
+    stored = {e.event_id: e for e in store.user_events("u5")}
+    assert stored["e5"].context == {"page": "home", "pos": 2}
+    assert stored["e12"].context == {} and stored["e12"].timestamp == T0

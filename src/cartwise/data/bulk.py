@@ -1,0 +1,161 @@
+"""Dialect-specific bulk writes: upsert, insert-or-ignore, and PostgreSQL's COPY for events.
+
+Everything here runs inside the caller's transaction (a :class:`~cartwise.data.batch.Batch`),
+so a failure anywhere leaves the store as it was.
+
+- SQLite: ``INSERT … ON CONFLICT DO UPDATE`` and ``INSERT OR IGNORE`` through the driver's
+  executemany, column by column.
+- PostgreSQL: the same upserts through psycopg's pipelined executemany; large event appends go
+  through ``COPY`` (binary) into a temporary table, then one ``INSERT … SELECT … ON CONFLICT
+  (event_id) DO NOTHING`` in input order, so event ids already stored are skipped and
+  ``events.seq`` follows the input order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Table, delete, insert
+
+from cartwise.data import tables as t
+
+#: Rows per statement for executemany paths.
+CHUNK = 20_000
+#: Event appends of at least this many rows use COPY on PostgreSQL; smaller ones (an HTTP
+#: request's few events) use one pipelined INSERT, which costs no temporary table.
+COPY_MIN_ROWS = 2_000
+
+_COPY_TABLE = "cartwise_events_in"
+_EVENT_TYPES = {
+    "event_id": "text",
+    "user_id": "text",
+    "session_id": "text",
+    "item_id": "text",
+    "kind": "text",
+    "value": "float8",
+    "query": "text",
+    "ts": "float8",
+    "context": "text",  # JSON text, cast on insert
+}
+
+
+def json_text(value: Any) -> str | None:
+    """Compact JSON for a JSON column, None for SQL NULL."""
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Insert or replace rows by the table's `id`. Returns how many were written."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases: delete then insert, still one transaction
+        conn.execute(delete(table).where(table.c.id.in_([r["id"] for r in rows])))
+        conn.execute(insert(table), rows)
+        return len(rows)
+    stmt = dialect_insert(table)
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
+    stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=update)
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(stmt, rows[start : start + CHUNK])
+    return len(rows)
+
+
+def insert_ignore(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert rows given column by column, skipping rows whose key is already stored.
+
+    Returns the number of rows inserted.
+    """
+    names = list(columns)
+    n = len(columns[names[0]]) if names else 0
+    if n == 0:
+        return 0
+    if conn.dialect.name == "sqlite":
+        return _sqlite_insert_ignore(conn, table, columns, n)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    # executemany reports no row count on psycopg; RETURNING (batched into multi-row VALUES by
+    # SQLAlchemy's insertmanyvalues) lists exactly the rows inserted
+    key = list(table.primary_key.columns)[0]
+    stmt = pg_insert(table).on_conflict_do_nothing().returning(key)
+    total = 0
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        rows = [
+            dict(zip(names, values, strict=True))
+            for values in zip(*(columns[c][start:stop] for c in names), strict=True)
+        ]
+        total += len(conn.execute(stmt, rows).all())
+    return total
+
+
+def _sqlite_insert_ignore(
+    conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]], n: int
+) -> int:
+    names = list(columns)
+    sql = (
+        f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    total = 0
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        # column by column, then zip: ~3x faster than a generator per row
+        values = [
+            [json_text(v) for v in columns[c][start:stop]]
+            if c in json_cols
+            else columns[c][start:stop]
+            for c in names
+        ]
+        cursor = conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+        total += max(cursor.rowcount, 0)
+    return total
+
+
+def copy_events(conn: Connection, columns: Mapping[str, Sequence[Any]], now: float) -> int:
+    """PostgreSQL: append events (columns of :data:`~cartwise.data.tables.EVENT_COLUMNS`)
+    through COPY, creating their users; returns the number of new events.
+
+    The rows go to a temporary table first (dropped at commit), then into ``events`` in input
+    order, skipping event ids already stored; users not yet stored are created from the same
+    table. All within the caller's transaction.
+    """
+    names = list(t.EVENT_COLUMNS)
+    n = len(columns["event_id"])
+    contexts = [json_text(c) if c else None for c in columns["context"]]
+    data = [columns[c] if c != "context" else contexts for c in names]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cols = ", ".join(f"{c} {_EVENT_TYPES[c]}" for c in names)
+        cur.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_COPY_TABLE} (pos bigint, {cols}) "
+            "ON COMMIT DROP"
+        )
+        cur.execute(f"TRUNCATE {_COPY_TABLE}")
+        with cur.copy(
+            f"COPY {_COPY_TABLE} (pos, {', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", *(_EVENT_TYPES[c] for c in names)])
+            for row in zip(range(n), *data, strict=True):
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO {t.users.name} (id, attributes, created_at) "
+            f"SELECT user_id, '{{}}'::json, %s FROM (SELECT DISTINCT user_id FROM {_COPY_TABLE}) u "
+            "ON CONFLICT (id) DO NOTHING",
+            (now,),
+        )
+        selected = ", ".join(c if c != "context" else "context::json" for c in names)
+        cur.execute(
+            f"INSERT INTO {t.events.name} ({', '.join(names)}) "
+            f"SELECT {selected} FROM {_COPY_TABLE} ORDER BY pos "
+            "ON CONFLICT (event_id) DO NOTHING"
+        )
+        return max(int(cur.rowcount), 0)

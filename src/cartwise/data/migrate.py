@@ -1,0 +1,224 @@
+"""Schema versions of the store, kept with Alembic (migrations in :mod:`cartwise.data.migrations`).
+
+The version is a row in the ``cartwise_schema_version`` table (Alembic's version table under a
+name of its own, so a PostgreSQL database shared with another Alembic-managed application keeps
+both). What :class:`~cartwise.data.store.Store` does when it opens a store:
+
+- an empty database gets every table at the newest version (``head``);
+- a store made before schema versions, with all the tables of the first version, is recorded as
+  being at that version (``0001``: no table or row is touched);
+- a store at ``head`` opens;
+- any other store is not changed: opening it raises :class:`~cartwise.errors.StoreError` naming
+  its version and the command that upgrades it, ``cartwise db upgrade --store URL``. Changing a
+  schema is the operator's decision, made once, with a backup, while replicas sharing the store
+  are stopped or can cope, never a side effect of whichever process opened the store first.
+
+:func:`upgrade` runs the missing migrations in one transaction (on SQLite too), so a failed
+upgrade leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from cartwise.data import tables as t
+from cartwise.data.connect import is_memory, make_engine, shown_url
+from cartwise.data.migrations.baseline import REVISION as BASELINE
+from cartwise.data.migrations.baseline import baseline_metadata
+from cartwise.errors import StoreError
+
+_log = logging.getLogger(__name__)
+
+VERSION_TABLE = "cartwise_schema_version"
+_LOCK_KEY = 0x63617274  # "cart": PostgreSQL advisory lock serialising schema changes
+_SCRIPTS = "cartwise.data:migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the store's migrations (no ini file needed)."""
+    config = Config()
+    config.set_main_option("script_location", _SCRIPTS)
+    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def scripts() -> ScriptDirectory:
+    """The migration scripts."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head() -> str:
+    """The newest schema version this Cartwise knows."""
+    found = scripts().get_current_head()
+    assert found is not None, "no migrations found"
+    return found
+
+
+def versions_folder() -> Path:
+    """Where migration files live (``src/cartwise/data/migrations/versions``)."""
+    return Path(scripts().versions)
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """What a store holds: its recorded version (None: unversioned) and Cartwise's tables."""
+
+    version: str | None
+    tables: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        """No Cartwise table and no version: a new database."""
+        return self.version is None and not self.tables
+
+    @property
+    def baseline_complete(self) -> bool:
+        """Unversioned, with every table of the first version."""
+        wanted = set(baseline_metadata().tables)
+        return self.version is None and wanted <= self.tables
+
+
+def read_state(conn: Connection) -> SchemaState:
+    """The schema version and Cartwise tables of the store behind `conn`."""
+    names = set(inspect(conn).get_table_names())
+    version = None
+    if VERSION_TABLE in names:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        version = context.get_current_revision()
+    known = set(t.metadata.tables) | set(baseline_metadata().tables)
+    return SchemaState(version, frozenset(names & known))
+
+
+def transactional_engine(url: str | Path) -> Engine:
+    """An engine for schema changes: one real transaction per ``begin()`` on SQLite too
+    (``BEGIN IMMEDIATE``: DDL included, writers locked out), no pooling."""
+    engine = make_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+
+        def no_implicit_transactions(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver would commit before DDL
+
+        def begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        event.listen(engine, "connect", no_implicit_transactions)
+        event.listen(engine, "begin", begin)
+    return engine
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the schema lock (PostgreSQL: an advisory lock; SQLite: the
+    write lock of ``BEGIN IMMEDIATE``). An in-memory SQLite store uses its own engine."""
+    url = engine.url.render_as_string(hide_password=False)
+    own = None if is_memory(url) else transactional_engine(url)
+    try:
+        with (own or engine).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            yield conn
+    finally:
+        if own is not None:
+            own.dispose()
+
+
+def _stamp(conn: Connection, revision: str) -> None:
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    context.stamp(scripts(), revision)
+
+
+def _outdated(url: str, state: SchemaState) -> StoreError:
+    newest = head()
+    shown = shown_url(url)
+    if state.version is not None and state.version not in {
+        s.revision for s in scripts().walk_revisions()
+    }:
+        return StoreError(
+            f"the store '{shown}' has schema version {state.version}, newer than this Cartwise "
+            f"knows (newest: {newest}); it was upgraded by a newer Cartwise: upgrade Cartwise"
+        )
+    found = state.version or "none (made before schema versions, with some tables missing)"
+    return StoreError(
+        f"the store '{shown}' has schema version {found}; this Cartwise needs {newest}. "
+        f"Back it up, then run: cartwise db upgrade --store '{shown}'"
+    )
+
+
+def prepare(engine: Engine) -> str:
+    """Make `engine`'s store usable at the newest schema version, or say why it is not.
+
+    Creates the tables of a new store, records an unversioned store that has the first
+    version's tables as being at that version, and checks the version. Returns it.
+
+    Raises:
+        StoreError: the store is at another version (the message says how to upgrade).
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    newest = head()
+    with engine.connect() as conn:
+        state = read_state(conn)
+    if state.version == newest:
+        return newest
+    if state.empty or state.baseline_complete:
+        with schema_change(engine) as conn:
+            state = read_state(conn)  # again, under the lock: another process may have been first
+            if state.empty:
+                t.metadata.create_all(conn)
+                _stamp(conn, newest)
+                _log.info("created store %s at schema version %s", shown_url(url), newest)
+                return newest
+            if state.baseline_complete:
+                _stamp(conn, BASELINE)
+                _log.info("recorded store %s as schema version %s", shown_url(url), BASELINE)
+                state = SchemaState(BASELINE, state.tables)
+    if state.version == newest:
+        return newest
+    raise _outdated(url, state)
+
+
+def current(engine: Engine) -> SchemaState:
+    """The store's schema state (read only)."""
+    with engine.connect() as conn:
+        return read_state(conn)
+
+
+def upgrade(url: str | Path, revision: str = "head") -> tuple[str | None, str]:
+    """Run the migrations from the store's version to `revision`, in one transaction.
+
+    Returns (version before, version after). An unversioned store counts as before the first
+    version; the first migration creates only the tables it lacks.
+
+    Raises:
+        StoreError: the store cannot be opened, or a migration failed (nothing was changed).
+    """
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with schema_change(engine) as conn:
+            before = read_state(conn).version
+            command.upgrade(alembic_config(conn), revision)
+            after = read_state(conn).version
+    except SQLAlchemyError as exc:
+        shown = shown_url(str(engine.url))
+        raise StoreError(
+            f"upgrading the store '{shown}' failed, nothing was changed: "
+            f"{getattr(exc, 'orig', exc)}"
+        ) from exc
+    finally:
+        engine.dispose()
+    assert after is not None
+    return before, after
