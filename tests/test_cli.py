@@ -126,6 +126,7 @@ HELP = {
     "stats": ("Show counts of items, users and events", "--store"),
     "export": ("Export items, users and events to Parquet", "output folder for the Parquet files"),
     "delete-user": ("Delete a shopper, their events", "external id of the shopper to forget"),
+    "db": ("Schema version of the store", "upgrade"),
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),

@@ -19,7 +19,10 @@ upgrade leaves the store as it was.
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,13 +39,15 @@ from sqlalchemy.pool import NullPool
 
 from cartwise.data import tables as t
 from cartwise.data.connect import is_memory, make_engine, shown_url
-from cartwise.data.migrations.baseline import REVISION as BASELINE
+from cartwise.data.migrations import baseline
 from cartwise.data.migrations.baseline import baseline_metadata
 from cartwise.errors import StoreError
 
 _log = logging.getLogger(__name__)
 
 VERSION_TABLE = "cartwise_schema_version"
+#: The first schema version: the tables as they were before versions began.
+BASELINE = baseline.REVISION
 _LOCK_KEY = 0x63617274  # "cart": PostgreSQL advisory lock serialising schema changes
 _SCRIPTS = "cartwise.data:migrations"
 
@@ -51,14 +56,16 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the store's migrations (no ini file needed)."""
     config = Config()
     config.set_main_option("script_location", _SCRIPTS)
+    config.set_main_option("path_separator", "os")
     config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
+@functools.cache
 def scripts() -> ScriptDirectory:
-    """The migration scripts."""
+    """The migration scripts (read once per process)."""
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -206,7 +213,7 @@ def upgrade(url: str | Path, revision: str = "head") -> tuple[str | None, str]:
     Raises:
         StoreError: the store cannot be opened, or a migration failed (nothing was changed).
     """
-    engine = make_engine(url, poolclass=NullPool)
+    engine = _existing(url)
     try:
         with schema_change(engine) as conn:
             before = read_state(conn).version
@@ -222,3 +229,62 @@ def upgrade(url: str | Path, revision: str = "head") -> tuple[str | None, str]:
         engine.dispose()
     assert after is not None
     return before, after
+
+
+def _existing(url: str | Path) -> Engine:
+    """An engine on a store that must exist already (a SQLite file is not created)."""
+    engine = make_engine(url, poolclass=NullPool)
+    database = engine.url.database
+    sqlite_file = engine.dialect.name == "sqlite" and not is_memory(str(engine.url))
+    if sqlite_file and database and not Path(database).is_file():
+        engine.dispose()
+        raise StoreError(
+            f"no store at '{database}'; check the path (--store or CARTWISE_STORE_URL)"
+        )
+    return engine
+
+
+def inspect_store(url: str | Path) -> SchemaState:
+    """The schema state of the store at `url`, read only (the store must exist)."""
+    engine = _existing(url)
+    try:
+        return current(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read the store '{shown_url(str(engine.url))}': {getattr(exc, 'orig', exc)}"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def new_revision(message: str, url: str | Path, *, autogenerate: bool = True) -> Path:
+    """Write a new migration file (next number after head) for developers changing
+    :mod:`cartwise.data.tables`; with `autogenerate`, its operations are what differs between
+    the store at `url` (which must be at head) and the tables. Returns the file."""
+    number = f"{int(head()) + 1:04d}"
+    engine = _existing(url)
+    try:
+        with engine.connect() as conn:
+            if read_state(conn).version != head():
+                raise StoreError(f"the store must be at schema version {head()} first")
+            config = alembic_config(conn)
+            _ruff_hooks(config)
+            written = command.revision(config, message, autogenerate=autogenerate, rev_id=number)
+    finally:
+        engine.dispose()
+    scripts.cache_clear()
+    assert written is not None and not isinstance(written, list)
+    return Path(written.path)
+
+
+def _ruff_hooks(config: Config) -> None:
+    """Format a new migration file with ruff (the project's linter), when it is installed."""
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if ruff is None:
+        return
+    section = "post_write_hooks"
+    config.set_section_option(section, "hooks", "ruff_fix,ruff_format")
+    for name, options in (("ruff_fix", "check --fix --quiet"), ("ruff_format", "format --quiet")):
+        config.set_section_option(section, f"{name}.type", "exec")
+        config.set_section_option(section, f"{name}.executable", ruff)
+        config.set_section_option(section, f"{name}.options", f"{options} REVISION_SCRIPT_FILENAME")
