@@ -174,3 +174,23 @@ def test_bulk_append_keeps_input_order_and_skips_stored_ids(
     stored = {e.event_id: e for e in store.user_events("u5")}
     assert stored["e5"].context == {"page": "home", "pos": 2}
     assert stored["e12"].context == {} and stored["e12"].timestamp == T0
+
+
+def test_size_counts_what_the_rows_take(store: Store) -> None:
+    empty = store.size_bytes()
+    store.append_events([ev(i, f"u{i}", "phone", minutes=i) for i in range(3000)])
+    assert store.size_bytes() > empty + 3000 * 50  # id, user, kind and time: > 50 bytes a row
+
+
+def test_bulk_append_with_an_id_repeated_in_the_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The COPY path's plain INSERT fails on a repeated id and is redone skipping it."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store.append_events([ev(1, "u1", "phone")])
+    rows = [ev(2, "u1", "case", minutes=1), ev(1, "u1", "phone"), ev(2, "u2", "phone", minutes=2)]
+    result = store.append_events(rows)
+    assert (result.inserted, result.duplicates) == (1, 2)
+    stored = store.events_frame()
+    assert stored["event_id"].tolist() == ["e1", "e2"]
+    assert stored["item_id"].tolist() == ["phone", "case"]  # the first of the repeated rows

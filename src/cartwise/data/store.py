@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartwise.data import migrate
@@ -264,6 +264,18 @@ class Store:
                 name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
                 for name, table in (("items", t.items), ("users", t.users), ("events", t.events))
             }
+
+    def size_bytes(self) -> int:
+        """Space the store's tables take, indexes included (SQLite: the database's pages,
+        those still in the write-ahead log included)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
+                size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
+                return int(pages) * int(size)
+            size_of = text("SELECT pg_total_relation_size(CAST(:name AS regclass))")
+            found = [conn.scalar(size_of, {"name": tab.name}) for tab in t.metadata.sorted_tables]
+            return sum(int(n or 0) for n in found)
 
     def stats(self) -> dict[str, Any]:
         """Counts, event kinds and time range, for `cartwise stats` and the dashboard."""
