@@ -93,6 +93,8 @@ def pg_schemas() -> Iterator[PgSchemas]:
     if reason:
         _no_postgres(reason)
     with LocalPostgres.start() as server:
+        # language-aware text order by default (as on most servers), unlike SQLite's byte order
+        server.create_database("cartwise_test", icu_locale="en-US")
         schemas = PgSchemas(server.url("cartwise_test"))
         yield schemas
         schemas.close()

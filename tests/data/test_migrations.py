@@ -3,9 +3,9 @@ on SQLite and on PostgreSQL; the migrations build exactly the tables of cartwise
 
 "The previous schema" is the frozen copy of the tables as they were before schema versions
 (:mod:`cartwise.data.migrations.baseline`), created without a version row, as every store made
-before versions is. Later migrations are exercised with a test-only revision 0002 placed in an
-extra version folder: it adds a column, changes a column's type (a table copy on SQLite) and adds
-an index.
+before versions is. Later migrations are exercised with a test-only revision after the newest,
+placed in an extra version folder: it adds a column, changes a column's type (a table copy on
+SQLite) and adds an index.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ TEST_REVISION = '''"""Test only: widen items.currency, add items.weight_kg, inde
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "NEXT"
+down_revision = "HEAD"
 branch_labels = None
 depends_on = None
 
@@ -131,7 +131,7 @@ def cli(*args: str) -> str:
 
 @pytest.fixture
 def test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Revision 0002 in an extra version folder; write FAIL as `pass` or `raise ...`."""
+    """The test revision, in an extra version folder (its FAIL written as `pass`)."""
     folder = tmp_path / "versions"
     folder.mkdir()
     shipped = migrate.versions_folder()
@@ -143,24 +143,35 @@ def test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         return found
 
     monkeypatch.setattr(migrate, "alembic_config", config)
-    (folder / "v0002_test.py").write_text(TEST_REVISION.replace("FAIL", "pass"))
+    revision = TEST_REVISION.replace("NEXT", NEXT).replace("HEAD", HEAD)
+    (folder / "v9999_test.py").write_text(revision.replace("FAIL", "pass"))
     migrate.scripts.cache_clear()
-    yield folder / "v0002_test.py"
+    yield folder / "v9999_test.py"
     migrate.scripts.cache_clear()
+
+
+HEAD = migrate.head()  # the newest shipped version
+NEXT = f"{int(HEAD) + 1:04d}"  # the test-only one
 
 
 def test_old_store_upgrades_in_place_with_data_intact(store_url: str) -> None:
     make_old_store(store_url)
     before = contents(store_url)
-    assert "version none (newest known: 0001)" in cli("db", "current", "--store", store_url)
+    shown = cli("db", "current", "--store", store_url)
+    assert f"schema version none (newest known: {HEAD}): older: run `cartwise db upgrade`" in shown
     out = cli("db", "upgrade", "--store", store_url)
-    assert "schema version none (made before schema versions) → 0001" in out
+    assert f"schema version none (made before schema versions) → {HEAD}" in out
     assert contents(store_url) == before
     assert schema_diff(store_url) == []
-    assert "schema version 0001 (newest known: 0001): up to date" in cli(
+    if not store_url.startswith("sqlite"):  # 0002: ids in byte order
+        engine = create_engine(store_url, poolclass=NullPool)
+        found = {c["name"]: c["type"] for c in inspect(engine).get_columns("events")}
+        engine.dispose()
+        assert found["user_id"].collation == "C" and found["kind"].collation is None
+    assert f"schema version {HEAD} (newest known: {HEAD}): up to date" in cli(
         "db", "current", "--store", store_url
     )
-    assert "already at schema version 0001" in cli("db", "upgrade", "--store", store_url)
+    assert f"already at schema version {HEAD}" in cli("db", "upgrade", "--store", store_url)
     store = Store.open(store_url)
     assert store.get_item("phone").attributes == {"color": "black"}
     assert [e.event_id for e in store.user_events("u1")] == ["e1", "e2"]
@@ -168,42 +179,48 @@ def test_old_store_upgrades_in_place_with_data_intact(store_url: str) -> None:
     store.close()
 
 
-def test_opening_an_unversioned_store_records_the_first_version(store_url: str) -> None:
+def test_opening_an_old_store(store_url: str) -> None:
+    """SQLite: upgraded on opening. PostgreSQL: recorded as 0001 (nothing else changes), then
+    refused with the command that upgrades it."""
     make_old_store(store_url)
     before = contents(store_url)
-    store = Store.open(store_url)
-    assert store.schema_version == "0001"
-    assert store.counts() == {"items": 2, "users": 1, "events": 2}
-    store.close()
+    if store_url.startswith("sqlite"):
+        store = Store.open(store_url)
+        assert store.schema_version == HEAD
+        assert store.counts() == {"items": 2, "users": 1, "events": 2}
+        store.close()
+        assert schema_diff(store_url) == []
+    else:
+        with pytest.raises(StoreError, match=f"version 0001; this Cartwise needs {HEAD}. Back"):
+            Store.open(store_url)
+        assert migrate.inspect_store(store_url).version == "0001"
     assert contents(store_url) == before
 
 
 def test_new_store_is_created_at_the_newest_version(store_url: str) -> None:
     store = Store.open(store_url)
-    assert store.schema_version == migrate.head()
+    assert store.schema_version == HEAD
     store.close()
     assert schema_diff(store_url) == []
-    assert migrate.inspect_store(store_url).version == migrate.head()
+    assert migrate.inspect_store(store_url).version == HEAD
 
 
-def test_store_missing_tables_must_be_upgraded(store_url: str) -> None:
+def test_store_missing_tables_gets_them_on_upgrade(store_url: str) -> None:
     make_old_store(store_url, without=("served", "feedback"))
-    with pytest.raises(StoreError, match=r"schema version none .*run: cartwise db upgrade --store"):
-        Store.open(store_url)
-    cli("db", "upgrade", "--store", store_url)
-    assert schema_diff(store_url) == []
+    if not store_url.startswith("sqlite"):
+        with pytest.raises(StoreError, match=r"version none .*run: cartwise db upgrade --store"):
+            Store.open(store_url)
+        cli("db", "upgrade", "--store", store_url)
     store = Store.open(store_url)
     assert store.counts()["events"] == 2
     store.close()
+    assert schema_diff(store_url) == []
 
 
 def test_later_migration_runs_on_an_old_store(store_url: str, test_revision: Path) -> None:
     make_old_store(store_url)
     before = contents(store_url)
-    with pytest.raises(StoreError, match=r"has schema version 0001; this Cartwise needs 0002"):
-        Store.open(store_url)  # recorded as 0001 (no change to its tables), not upgraded
-    assert migrate.inspect_store(store_url).version == "0001"
-    assert "→ 0002" in cli("db", "upgrade", "--store", store_url)
+    assert f"→ {NEXT}" in cli("db", "upgrade", "--store", store_url)
     assert contents(store_url) == before
     engine = create_engine(store_url, poolclass=NullPool)
     columns = {c["name"]: c for c in inspect(engine).get_columns("items")}
@@ -211,17 +228,27 @@ def test_later_migration_runs_on_an_old_store(store_url: str, test_revision: Pat
     assert "ix_items_brand" in {i["name"] for i in inspect(engine).get_indexes("items")}
     engine.dispose()
     store = Store.open(store_url)
-    assert store.schema_version == "0002"
+    assert store.schema_version == NEXT
     assert store.get_item("phone").currency == "EUR"
+    assert [i.id for i in store.items()] == ["case", "phone"]
     store.close()
 
 
-def test_failed_migration_leaves_the_store_as_it_was(store_url: str, test_revision: Path) -> None:
-    test_revision.write_text(TEST_REVISION.replace("FAIL", "op.execute('SELECT * FROM nowhere')"))
+@pytest.mark.parametrize("how", ["command", "open"])
+def test_failed_migration_leaves_the_store_as_it_was(
+    store_url: str, test_revision: Path, how: str
+) -> None:
+    if how == "open" and not store_url.startswith("sqlite"):
+        pytest.skip("only SQLite stores are upgraded on opening")
+    test_revision.write_text(
+        TEST_REVISION.replace("FAIL", "op.execute('SELECT * FROM nowhere')")
+        .replace("NEXT", NEXT)
+        .replace("HEAD", HEAD)
+    )
     make_old_store(store_url)
     before = contents(store_url)
     with pytest.raises(StoreError, match="upgrading the store .* failed, nothing was changed"):
-        migrate.upgrade(store_url)
+        migrate.upgrade(store_url) if how == "command" else Store.open(store_url)
     assert contents(store_url) == before
     engine = create_engine(store_url, poolclass=NullPool)
     assert "weight_kg" not in {c["name"] for c in inspect(engine).get_columns("items")}
@@ -237,8 +264,11 @@ def test_newer_store_asks_for_a_newer_cartwise(store_url: str, test_revision: Pa
     migrate.upgrade(store_url)
     test_revision.unlink()
     migrate.scripts.cache_clear()
-    with pytest.raises(StoreError, match="version 0002, newer than this Cartwise knows"):
+    with pytest.raises(StoreError, match=f"version {NEXT}, newer than this Cartwise knows"):
         Store.open(store_url)
+    assert "newer than this Cartwise: upgrade Cartwise" in cli(
+        "db", "current", "--store", store_url
+    )
 
 
 def test_db_commands_on_a_missing_store(tmp_path: Path) -> None:

@@ -194,3 +194,27 @@ def test_bulk_append_with_an_id_repeated_in_the_rows(
     stored = store.events_frame()
     assert stored["event_id"].tolist() == ["e1", "e2"]
     assert stored["item_id"].tolist() == ["phone", "case"]  # the first of the repeated rows
+
+
+def test_bulk_append_of_newer_rows_with_one_stored_id(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL: the straight COPY into events meets e1 and gives way to the other path."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store.append_events([ev(1, "u1", "phone")])
+    result = store.append_events(
+        [ev(5, "u2", "case", minutes=10), ev(1, "u1", "phone", minutes=11)]
+    )
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert store.events_frame()["event_id"].tolist() == ["e1", "e5"]
+    assert store.counts()["users"] == 2
+
+
+def test_ids_sort_the_same_on_every_backend(store: Store) -> None:
+    """Ids are opaque strings: ordered by their bytes (code points), as SQLite does, whatever
+    the PostgreSQL database's language (the test database sorts text as en-US)."""
+    ids = ["b", "B", "a", "A", "a10", "a9", "_x", "é", "Z"]
+    store.upsert_items([Item(id=i, title=i) for i in ids])
+    assert [i.id for i in store.items()] == sorted(ids + ["case", "phone", "shoe"])
+    store.append_events([ev(n, user, "phone") for n, user in enumerate(ids)])
+    assert store.users_frame()["id"].tolist() == sorted(ids)

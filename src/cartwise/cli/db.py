@@ -49,12 +49,14 @@ def current(store: StoreOpt = None) -> None:
         verdict = "up to date"
     elif state.empty:
         verdict = "empty: opening it creates the newest schema"
-    elif state.baseline_complete:
-        verdict = f"made before schema versions; opening it records it as {migrate.BASELINE}"
+    elif not migrate.is_known(state.version):
+        verdict = "newer than this Cartwise: upgrade Cartwise"
     else:
-        verdict = "older: run `cartwise db upgrade`"
-    found = state.version or "none"
-    console.print(f"schema version {found} (newest known: {newest}): {verdict}", highlight=False)
+        verdict = "older: run `cartwise db upgrade` (SQLite stores are also upgraded on opening)"
+    console.print(
+        f"schema version {state.version or 'none'} (newest known: {newest}): {verdict}",
+        highlight=False,
+    )
 
 
 @command

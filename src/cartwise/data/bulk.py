@@ -123,23 +123,55 @@ def copy_events(conn: Connection, columns: Mapping[str, Sequence[Any]], now: flo
     """PostgreSQL: append events (columns of :data:`~cartwise.data.tables.EVENT_COLUMNS`)
     through COPY, creating their users; returns the number of new events.
 
-    The rows go to a temporary table first (dropped at commit), then into ``events`` in input
-    order, skipping event ids already stored; users not yet stored are created from the same
-    table. All within the caller's transaction.
+    Rows newer than every stored event (a first import, the next day's export) are copied
+    straight into ``events``: the server inserts while the client still sends, and no row is
+    written twice. Otherwise, or when that copy meets an event id already stored, they go to a
+    temporary table first (dropped at commit) and from there into ``events`` in input order,
+    without the ids already stored. All within the caller's transaction.
     """
     import psycopg
 
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     with raw.cursor() as cur:
-        _copy_to_temporary(cur, columns)
         cur.execute(
             f"INSERT INTO {t.users.name} (id, attributes, created_at) "
-            f"SELECT user_id, '{{}}'::json, %s FROM (SELECT DISTINCT user_id FROM {_COPY_TABLE}) u "
-            "ON CONFLICT (id) DO NOTHING",
-            (now,),
+            "SELECT u, '{}'::json, %s FROM unnest(%s::text[]) u ON CONFLICT (id) DO NOTHING",
+            (now, sorted(set(columns["user_id"]))),
         )
-        return _insert_new_events(cur)
+        inserted = _copy_direct(cur, columns) if _all_newer(cur, columns["ts"]) else None
+        if inserted is None:
+            _copy_to_temporary(cur, columns)
+            inserted = _insert_new_events(cur)
+        return inserted
+
+
+def _all_newer(cur: Any, stamps: Sequence[float]) -> bool:
+    """Whether no stored event is later than the earliest of `stamps` (one index probe)."""
+    latest = cur.execute(f"SELECT max(ts) FROM {t.events.name}").fetchone()[0]
+    return latest is None or min(stamps) >= latest
+
+
+def _copy_direct(cur: Any, columns: Mapping[str, Sequence[Any]]) -> int | None:
+    """COPY the rows into ``events``; None (and nothing written) if an id is already there."""
+    import psycopg
+
+    names = list(t.EVENT_COLUMNS)
+    types = [_EVENT_TYPES[c] if c != "context" else "json" for c in names]
+    contexts = [context or None for context in columns["context"]]
+    data = [columns[c] if c != "context" else contexts for c in names]
+    cur.execute("SAVEPOINT cartwise_copy")
+    try:
+        sql = f"COPY {t.events.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        with cur.copy(sql) as copy:
+            copy.set_types(types)
+            for row in zip(*data, strict=True):
+                copy.write_row(row)
+    except psycopg.errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT cartwise_copy")
+        return None
+    cur.execute("RELEASE SAVEPOINT cartwise_copy")
+    return len(columns["event_id"])
 
 
 def _copy_to_temporary(cur: Any, columns: Mapping[str, Sequence[Any]]) -> None:

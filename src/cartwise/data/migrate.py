@@ -8,10 +8,14 @@ both). What :class:`~cartwise.data.store.Store` does when it opens a store:
 - a store made before schema versions, with all the tables of the first version, is recorded as
   being at that version (``0001``: no table or row is touched);
 - a store at ``head`` opens;
-- any other store is not changed: opening it raises :class:`~cartwise.errors.StoreError` naming
-  its version and the command that upgrades it, ``cartwise db upgrade --store URL``. Changing a
-  schema is the operator's decision, made once, with a backup, while replicas sharing the store
-  are stopped or can cope, never a side effect of whichever process opened the store first.
+- an older **SQLite** store is upgraded in place, in one transaction, and a warning is logged:
+  a SQLite file belongs to one machine, and its owner expects a new Cartwise to open it;
+- an older **PostgreSQL** store is not changed: opening it raises
+  :class:`~cartwise.errors.StoreError` naming its version and the command that upgrades it,
+  ``cartwise db upgrade --store URL``. A shared store's schema changes once, by the operator's
+  decision, with a backup, while the replicas sharing it are stopped or can cope, never as a
+  side effect of whichever replica opened it first;
+- a store at a version this Cartwise does not know (upgraded by a newer one) is refused.
 
 :func:`upgrade` runs the missing migrations in one transaction (on SQLite too), so a failed
 upgrade leaves the store as it was.
@@ -144,6 +148,12 @@ def schema_change(engine: Engine) -> Iterator[Connection]:
             own.dispose()
 
 
+def _failed(shown: str, exc: SQLAlchemyError) -> StoreError:
+    return StoreError(
+        f"upgrading the store '{shown}' failed, nothing was changed: {getattr(exc, 'orig', exc)}"
+    )
+
+
 def _stamp(conn: Connection, revision: str) -> None:
     context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
     context.stamp(scripts(), revision)
@@ -166,36 +176,62 @@ def _outdated(url: str, state: SchemaState) -> StoreError:
     )
 
 
+def is_known(version: str | None) -> bool:
+    """Whether `version` is one of this Cartwise's schema versions (None: before versions)."""
+    return version is None or version in {s.revision for s in scripts().walk_revisions()}
+
+
 def prepare(engine: Engine) -> str:
     """Make `engine`'s store usable at the newest schema version, or say why it is not.
 
-    Creates the tables of a new store, records an unversioned store that has the first
-    version's tables as being at that version, and checks the version. Returns it.
+    Creates the tables of a new store; records an unversioned store that has the first
+    version's tables as being at that version; upgrades an older SQLite store in place (one
+    transaction); checks the version. Returns it.
 
     Raises:
         StoreError: the store is at another version (the message says how to upgrade).
     """
-    url = engine.url.render_as_string(hide_password=False)
     newest = head()
     with engine.connect() as conn:
         state = read_state(conn)
     if state.version == newest:
         return newest
-    if state.empty or state.baseline_complete:
+    sqlite = engine.dialect.name == "sqlite"
+    if state.empty or state.baseline_complete or (sqlite and is_known(state.version)):
         with schema_change(engine) as conn:
-            state = read_state(conn)  # again, under the lock: another process may have been first
-            if state.empty:
-                t.metadata.create_all(conn)
-                _stamp(conn, newest)
-                _log.info("created store %s at schema version %s", shown_url(url), newest)
-                return newest
-            if state.baseline_complete:
-                _stamp(conn, BASELINE)
-                _log.info("recorded store %s as schema version %s", shown_url(url), BASELINE)
-                state = SchemaState(BASELINE, state.tables)
+            state = _settle(conn, read_state(conn), upgrade_older=sqlite)
     if state.version == newest:
         return newest
-    raise _outdated(url, state)
+    raise _outdated(engine.url.render_as_string(hide_password=False), state)
+
+
+def _settle(conn: Connection, state: SchemaState, *, upgrade_older: bool) -> SchemaState:
+    """Under the schema lock (another process may have been first): create, record or
+    upgrade, as :func:`prepare` says. Returns the state reached."""
+    newest = head()
+    shown = shown_url(conn.engine.url.render_as_string(hide_password=False))
+    if state.empty:
+        t.metadata.create_all(conn)
+        _stamp(conn, newest)
+        _log.info("created store %s at schema version %s", shown, newest)
+        return SchemaState(newest, frozenset(t.metadata.tables))
+    if state.baseline_complete:
+        _stamp(conn, BASELINE)
+        _log.info("recorded store %s as schema version %s", shown, BASELINE)
+        state = SchemaState(BASELINE, state.tables)
+    if upgrade_older and state.version != newest and is_known(state.version):
+        try:
+            command.upgrade(alembic_config(conn), "head")
+        except SQLAlchemyError as exc:
+            raise _failed(shown, exc) from exc
+        _log.warning(
+            "upgraded store %s from schema version %s to %s",
+            shown,
+            state.version or "none",
+            newest,
+        )
+        return read_state(conn)
+    return state
 
 
 def current(engine: Engine) -> SchemaState:
@@ -220,11 +256,7 @@ def upgrade(url: str | Path, revision: str = "head") -> tuple[str | None, str]:
             command.upgrade(alembic_config(conn), revision)
             after = read_state(conn).version
     except SQLAlchemyError as exc:
-        shown = shown_url(str(engine.url))
-        raise StoreError(
-            f"upgrading the store '{shown}' failed, nothing was changed: "
-            f"{getattr(exc, 'orig', exc)}"
-        ) from exc
+        raise _failed(shown_url(str(engine.url)), exc) from exc
     finally:
         engine.dispose()
     assert after is not None

@@ -149,11 +149,19 @@ class LocalPostgres:
         """The folder of the server's Unix socket (the ``host`` of a libpq connection)."""
         return self.folder
 
+    def create_database(self, name: str, *, icu_locale: str | None = None) -> None:
+        """Create a database; with `icu_locale` (e.g. "en-US"), text sorts by that language's
+        rules by default, as on most production servers, instead of byte order."""
+        sql = f'CREATE DATABASE "{name}"'
+        if icu_locale:
+            sql += f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'"
+        self.execute(sql)
+        self.created.append(name)
+
     def url(self, database: str = "postgres", *, schema: str | None = None) -> str:
         """A SQLAlchemy URL for `database`, created if needed; `schema`: its search_path."""
         if database != "postgres" and database not in self.created:
-            self.execute(f'CREATE DATABASE "{database}"')
-            self.created.append(database)
+            self.create_database(database)
         url = f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
         return url + (f"&options=-csearch_path%3D{schema}" if schema else "")
 
