@@ -293,3 +293,24 @@ def test_crlf_line_numbers(store: Store, tmp_path: Path) -> None:
     path.write_bytes(b"id,price\r\ni5,1\r\ni6,x\r\n")
     error = fails(store, "items", path)
     assert (error.line, error.field) == (3, "price")
+
+
+def test_nul_character_in_a_title(store: Store, tmp_path: Path) -> None:
+    """PostgreSQL cannot store NUL in text; refused on every backend, with the line."""
+    path = csv_file(tmp_path, "id,title\ni3,Phone\ni4,Bad\x00title\n", "items.csv")
+    err = fails(store, "items", path)
+    assert (err.line, err.field) == (3, "title")
+    assert "contains a NUL character (\\x00); remove it" in str(err)
+
+
+def test_nul_character_in_a_user_id(store: Store, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, HEADER + GOOD + "u\x002,i1,view,2024-01-01T10:00:00Z\n")
+    err = fails(store, "events", path)
+    assert (err.line, err.field) == (3, "user_id")
+
+
+def test_currency_code_too_long(store: Store, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "id,title,currency\ni3,Phone,EUR\ni4,Case,US DOLLARS\n", "items.csv")
+    err = fails(store, "items", path)
+    assert (err.line, err.field) == (3, "currency")
+    assert "not a currency code; write one such as EUR or USD" in str(err)

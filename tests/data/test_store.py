@@ -218,3 +218,15 @@ def test_ids_sort_the_same_on_every_backend(store: Store) -> None:
     assert [i.id for i in store.items()] == sorted(ids + ["case", "phone", "shoe"])
     store.append_events([ev(n, user, "phone") for n, user in enumerate(ids)])
     assert store.users_frame()["id"].tolist() == sorted(ids)
+
+
+def test_text_no_backend_can_store_is_refused(store: Store) -> None:
+    before = store.counts()
+    with pytest.raises(InputError, match=r"items, line 2, field 'title': .*NUL character"):
+        store.upsert_items([Item(id="a", title="ok"), Item(id="b", title="x\x00y")])
+    with pytest.raises(InputError, match=r"items, line 1, field 'currency': 'DOLLARS_US'"):
+        store.upsert_items([Item(id="a", currency="DOLLARS_US")])
+    search = Event(event_id="s1", user_id="u1", kind=EventKind.SEARCH, query="a\x00", timestamp=T0)
+    with pytest.raises(InputError, match=r"events, line 1, field 'query'"):
+        store.append_events([search])
+    assert store.counts() == before
