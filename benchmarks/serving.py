@@ -224,7 +224,7 @@ def pick_model(catalog: str, requested: str) -> tuple[str, dict[str, Any]]:
 def prepare(catalog: str, model: str, work: Path) -> tuple[Path, Path, str, dict[str, Any]]:
     """Build (or reuse) the store and train the model; returns store, model dir, name, config."""
     from cartwise.data.store import Store
-    from cartwise.engine import Engine
+    from cartwise.serving.engine import Engine
 
     folder = work / catalog
     folder.mkdir(parents=True, exist_ok=True)

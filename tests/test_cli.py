@@ -23,8 +23,8 @@ from cartwise.cli import app
 from cartwise.data import tables as t
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import IngestError
+from cartwise.serving.engine import Engine
 
 runner = CliRunner()
 
@@ -482,7 +482,8 @@ def test_demo_then_serves_the_store(
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
-    for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS"):
+    for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS",
+                 "CARTWISE_INSECURE_LOCAL"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     models = tmp_path / "models"
     out = ok(*demo_args(db, models))
@@ -494,3 +495,5 @@ def test_demo_then_serves_the_store(
     assert (call["host"], call["port"]) == ("127.0.0.1", 8000)
     assert os.environ["CARTWISE_STORE_URL"] == str(db)
     assert os.environ["CARTWISE_MODEL_DIR"] == str(models)
+    # the demo has no keys: it serves this machine only, and trusts no forwarded headers
+    assert os.environ["CARTWISE_INSECURE_LOCAL"] == "true" and call["proxy_headers"] is False

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.errors import ConfigError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search import (
     HybridMatcher,
     KeywordMatcher,

@@ -8,8 +8,8 @@ import pytest
 
 from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.search import SemanticMatcher, hybrid_factory
+from cartwise.serving.engine import Engine
 from cartwise.text.encoder import HashingEncoder
 
 CONFIG = DemoConfig(n_items=600, n_users=800)
@@ -111,7 +111,7 @@ def test_hybrid_engine_search_with_a_deterministic_encoder(
     assert served.items[0].item.attributes["compatible_with"] == phone
     assert "cosine" in served.items[0].reason
     # a misspelt brand shares character trigrams with the right one: semantic side finds it
-    matcher = hybrid.matcher()
+    matcher = hybrid.ctx.matchers.get(hybrid.catalog())
     assert isinstance(matcher.semantic, SemanticMatcher)  # type: ignore[attr-defined]
     found = hybrid.search("otterbx defender", 5)
     assert found.items[0].item.brand == "OtterBox"

@@ -78,6 +78,21 @@ class Settings(BaseSettings):
             "implies every scope. Empty: the service runs without keys, on loopback only."
         ),
     )
+    insecure_local: bool = Field(
+        default=False,
+        description=(
+            "serve WITHOUT API keys, to clients on this machine only; refused unless the service "
+            "listens on a loopback address. Behind a reverse proxy on the same machine every "
+            "client looks local: configure API keys instead"
+        ),
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description=(
+            "comma-separated addresses of trusted proxies whose X-Forwarded-For/Proto headers "
+            "are honoured; unset: forwarded headers are ignored"
+        ),
+    )
     max_request_bytes: int = Field(
         default=1_000_000, gt=0, description="largest request body the service accepts (413)"
     )
@@ -87,6 +102,15 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="how often the service re-reads the catalog written by other processes",
+    )
+    score_cache_mb: int = Field(
+        default=128,
+        ge=0,
+        description=(
+            "MiB of model score rows kept per loaded model, keyed by the history scored (a "
+            "shopper's state until they act again; the single-item histories behind reasons); "
+            "0 turns it off"
+        ),
     )
     answer_cache_size: int = Field(
         default=10_000,

@@ -1,23 +1,39 @@
-"""Model versions on disk.
+"""Model versions on disk, and training a new one on the store.
 
 A version is a model directory ``model_dir/<name>-<UTC time>/`` (see
 :mod:`cartwise.models.base`) plus ``metrics.json``; the file ``model_dir/ACTIVE`` names the
 version recommendations come from. Both are replaced atomically, so processes sharing the folder
 never see a half-written version.
+
+:func:`train_on_store` is what ``cartwise train`` (and the demo) run: a snapshot of the store's
+events, the shoppers' latest events held out as validation (early stopping, and the metrics the
+version records), the one fit path (:func:`cartwise.models.fit.fit`), optionally a refit on
+everything for the epochs validation chose, then a saved (and by default activated) version.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cartwise.errors import NotFoundError
-from cartwise.models.base import Recommender, read_meta
+from cartwise.data.dataset import Dataset
+from cartwise.data.split import EvalSet, holdout_recent
+from cartwise.data.store import Store
+from cartwise.errors import DataError, NotFoundError
+from cartwise.evaluation.protocol import evaluate
+from cartwise.models.base import Recommender, Rng, read_meta
+from cartwise.models.fit import Fitted, fit
 from cartwise.models.registry import load as load_model
+from cartwise.models.registry import model_class
+
+_log = logging.getLogger(__name__)
 
 ACTIVE_FILE = "ACTIVE"
 
@@ -74,3 +90,91 @@ class Versions:
         """The version's metrics.json (training facts and offline metrics)."""
         path = self.root / version / "metrics.json"
         return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """How a training run on the store validates.
+
+    Attributes:
+        last_days: hold out the events of the last this many days (None: each shopper's most
+            recent event).
+        refit: after validation, fit again on every event (models that early-stop: for the
+            epochs validation chose), so the newest events are learnt from too. None (the
+            default): refit the models that do not early-stop (their fits are cheap and
+            validation chose nothing for them), keep the early-stopped fit of the others.
+    """
+
+    last_days: float | None = None
+    refit: bool | None = None
+
+    def refits(self, name: str) -> bool:
+        """Whether a run of model `name` fits again on everything after validation."""
+        if self.refit is not None:
+            return self.refit
+        return "patience" not in model_class(name).config_class.model_fields
+
+
+def train_on_store(
+    store: Store,
+    versions: Versions,
+    name: str,
+    config: dict[str, Any] | None = None,
+    *,
+    rng: Rng = 0,
+    holdout: Holdout | None = None,
+    activate: bool = True,
+    progress: bool = False,
+) -> str:
+    """Fit `name` on the store's events with a validation holdout; save the version (with its
+    validation metrics in ``metrics.json``) and by default activate it. Returns its name.
+
+    Args:
+        holdout: what to hold out (default :class:`Holdout`); None trains on everything
+            without validation. A store too small to hold anything out trains without it.
+    """
+    data = Dataset.from_store(store)
+    spec = Holdout() if holdout is None else holdout
+    started = time.perf_counter()
+    try:
+        train, valid = holdout_recent(data, spec.last_days)
+    except DataError as exc:
+        _log.warning("training without validation: %s", exc)
+        train, valid = data, None
+    fitted = fit(name, config, train, valid=valid, rng=rng, progress=progress)
+    metrics = _valid_metrics(fitted, valid)
+    if valid is not None and spec.refits(name):
+        fitted = fit(name, _refit_config(name, config, fitted), data, rng=rng, progress=progress)
+    info = {
+        "trained_at": datetime.now(UTC).isoformat(),
+        "train_seconds": time.perf_counter() - started,
+        "users": data.n_users,
+        "items": data.n_items,
+        "interactions": data.n_interactions,
+        "holdout": {"last_days": spec.last_days, "refit": spec.refits(name),
+                    "users": len(valid) if valid is not None else 0},
+        "best_epoch": fitted.best_epoch,
+        "validation": metrics,
+        "history": fitted.history,
+    }  # fmt: skip
+    version = versions.save(fitted.model, info)
+    if activate:
+        versions.activate(version)
+    return version
+
+
+def _valid_metrics(fitted: Fitted, valid: EvalSet | None) -> dict[str, float]:
+    if valid is None:
+        return {}
+    return evaluate(fitted.model, valid, ks=(10,)).metrics
+
+
+def _refit_config(name: str, config: dict[str, Any] | None, fitted: Fitted) -> dict[str, Any]:
+    """`config` with the epochs validation chose and no early stopping (models with epochs)."""
+    out = dict(config or {})
+    fields = model_class(name).config_class.model_fields
+    if fitted.best_epoch is not None and "epochs" in fields:
+        out["epochs"] = fitted.best_epoch
+        if "patience" in fields:
+            out["patience"] = None
+    return out

@@ -57,6 +57,7 @@ def start_server(
         CARTWISE_STORE_URL=str(store),
         CARTWISE_MODEL_DIR=str(models),
         CARTWISE_API_KEYS=json.dumps(api_keys or {}),
+        CARTWISE_INSECURE_LOCAL="false" if api_keys else "true",
     )
     log = workdir / f"server-{port}.log"
     cmd = [

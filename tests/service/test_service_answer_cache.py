@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from cartwise.config import Settings
 from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.service.schemas import RecommendationsOut
+from cartwise.serving.engine import Engine
 from conftest import T0, ids, make_client, post_view, recs, tiny_items
 
 
@@ -49,7 +49,7 @@ def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
     RecommendationsOut.model_validate(second)  # the documented schema, field for field
     for answer in (first, second):  # each answer has its served row: feedback may name it
         fb = {"recommendation_id": answer["recommendation_id"], "item_id": "p1", "kind": "click"}
-        assert client.post("/feedback", json={"events": [fb]}).json() == {"stored": 1}
+        assert client.post("/feedback", json={"events": [fb]}).json()["stored"] == 1
     metrics = client.get("/feedback/metrics").json()["rows"]
     assert [r["served"] for r in metrics if r["scenario"] == "user"] == [2]
     text = client.get("/metrics").text  # the process's cache counters, for operators

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from cartwise.data import tables as t
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 from conftest import build_tiny
 
 pytestmark = pytest.mark.slow

@@ -93,7 +93,7 @@ def demo(
         console=console,
     )
     if serve:
-        cli_service.serve(store=store, models=models)
+        cli_service.serve(store=store, models=models, insecure_local=True)
 
 
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:

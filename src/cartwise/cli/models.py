@@ -15,8 +15,8 @@ from cartwise.config import get_settings
 from cartwise.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cartwise.engine import Engine
-    from cartwise.ranking.served import Recommendation
+    from cartwise.ranking.results import Recommendation
+    from cartwise.serving.engine import Engine
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
@@ -43,29 +43,54 @@ def train(
         typer.Option(help="train on a dataset file/folder instead of the store (needs --out)"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="where to save the model directory")] = None,
+    holdout_days: Annotated[
+        float | None,
+        typer.Option(
+            "--holdout-days",
+            min=0.001,
+            help="validate on the last N days of events (default: each shopper's latest event)",
+        ),
+    ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="after validation, fit again on every event (default: only models that do "
+            "not early-stop)",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
-    """Train a model on the store (saved as a new active version) or on a dataset file."""
+    """Train a model on the store (saved as a new active version) or on a dataset file.
+
+    On the store, each shopper's latest event (or the last --holdout-days) is held out: the
+    model early-stops on it and the version records its validation NDCG@10/HR@10.
+    """
+    from cartwise.lifecycle import Holdout
+    from cartwise.models.fit import fit
+
     config = parse_settings(setting)
     if data is not None:
         from cartwise.data.sources.public import load_dataset
         from cartwise.data.split import leave_last_out
-        from cartwise.models.registry import model_class
 
         if out is None:
             raise ConfigError("--data needs --out DIR: where to save the trained model")
         split = leave_last_out(load_dataset(data))
-        fitted = model_class(model)(config).fit(split.train, rng=seed, valid=split.valid)
-        fitted.save(out)
+        fit(model, config, split.train, valid=split.valid, rng=seed, progress=True).model.save(out)
         console.print(f"saved {model} trained on {data} to {out}", highlight=False)
         return
-    from cartwise.engine import Engine
+    from cartwise.serving.engine import Engine
 
     engine = Engine(open_store(store), model_dir(models))
-    version = engine.train(model, config, rng=seed)
-    console.print(f"trained {model}: version {version} is active", highlight=False)
+    holdout = Holdout(last_days=holdout_days, refit=refit)
+    version = engine.train(model, config, rng=seed, holdout=holdout, progress=True)
+    valid = engine.versions.info(version).get("validation", {})
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k in ("ndcg@10", "hr@10"))
+    console.print(f"trained {model}: version {version} is active" + (f" (validation {shown})"
+                  if shown else ""), highlight=False)  # fmt: skip
 
 
 def recommend(
@@ -105,7 +130,7 @@ def search(
 def configured_engine(store: str | None, models: Path | None, **updates: Any) -> Engine:
     """The engine the settings describe (hybrid search, reranking when on), over the store
     and model folder named on the command line, else the configured ones."""
-    from cartwise.engine import Engine
+    from cartwise.serving.engine import Engine
 
     settings = get_settings().model_copy(update={"model_dir": model_dir(models), **updates})
     return Engine.from_settings(settings, store=open_store(store))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cartwise.cli.common import ModelDirOpt, StoreOpt, console
-from cartwise.config import get_settings
+from cartwise.config import Settings, get_settings
 from cartwise.errors import ConfigError
 
 _log = logging.getLogger(__name__)
@@ -24,34 +24,31 @@ def serve(
         int | None, typer.Option(help="port to listen on [env CARTWISE_PORT, 8000]")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="server processes (one per core)")] = 1,
+    insecure_local: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-local",
+            help="serve without API keys, to this machine only (a loopback --host) "
+            "[env CARTWISE_INSECURE_LOCAL]",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the dashboard (at /).
 
-    Without API keys (CARTWISE_API_KEYS) the service only listens on, and answers, the local
-    machine.
+    API keys (CARTWISE_API_KEYS) are required; without them, --insecure-local serves this
+    machine only (loopback address; every other client gets 403). X-Forwarded-For is honoured
+    only from the proxies in CARTWISE_FORWARDED_ALLOW_IPS.
     """
     import uvicorn
 
-    from cartwise.service.auth import is_loopback
-
-    updates: dict[str, Any] = {}
-    if store is not None:
-        updates["store_url"] = store
-    if models is not None:
-        updates["model_dir"] = models
-    if host is not None:
-        updates["host"] = host
-    if port is not None:
-        updates["port"] = port
+    given = {"store_url": store, "model_dir": models, "host": host, "port": port,
+             "insecure_local": insecure_local or None}  # fmt: skip
+    updates = {k: v for k, v in given.items() if v is not None}
     settings = get_settings().model_copy(update=updates)
-    if not settings.api_keys and not is_loopback(settings.host):
-        raise ConfigError(
-            f"refusing to listen on {settings.host} without API keys: set CARTWISE_API_KEYS "
-            """(e.g. '{"my-key": ["read", "write"]}') or use --host 127.0.0.1"""
-        )
+    check_no_key_mode(settings)
     console.print(
         f"serving {settings.store_url} on http://{settings.host}:{settings.port} "
         f"(docs at /docs, dashboard at /)",
@@ -61,6 +58,7 @@ def serve(
     # command-line overrides travel through it.
     os.environ["CARTWISE_STORE_URL"] = settings.store_url
     os.environ["CARTWISE_MODEL_DIR"] = str(settings.model_dir)
+    os.environ["CARTWISE_INSECURE_LOCAL"] = "true" if settings.insecure_local else "false"
     uvicorn.run(
         "cartwise.service.app:app_from_env",
         factory=True,
@@ -68,7 +66,27 @@ def serve(
         port=settings.port,
         workers=workers,
         log_level=log_level,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+def check_no_key_mode(settings: Settings) -> None:
+    """Refuse to serve without API keys unless --insecure-local was given, on loopback only."""
+    from cartwise.service.auth import is_loopback  # late: the CLI starts without FastAPI
+
+    if settings.api_keys:
+        return
+    if not settings.insecure_local:
+        raise ConfigError(
+            "refusing to serve without API keys: set CARTWISE_API_KEYS (e.g. "
+            """'{"my-key": ["admin"]}'), or pass --insecure-local to serve this machine only"""
+        )
+    if not is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to serve {settings.host} without API keys: --insecure-local listens on "
+            "a loopback address only (--host 127.0.0.1); set CARTWISE_API_KEYS for remote clients"
+        )
 
 
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:

@@ -113,3 +113,50 @@ def temporal_cut(data: Dataset, at: datetime | float) -> Split:
     inner = leave_last_out(history)
     test = EvalSet(np.asarray(users, dtype=np.int64), test_in, test_t)
     return Split(inner.train, inner.valid, test)
+
+
+def holdout_recent(data: Dataset, last_days: float | None = None) -> tuple[Dataset, EvalSet]:
+    """Training data and a validation set from a shop's own events, for early stopping and for
+    the validation metrics a trained version records.
+
+    Without `last_days`, each shopper with 2 or more interactions has their most recent one held
+    out (leave-last-out without a test target). With `last_days`, the events of the last
+    `last_days` days before the newest event are held out: each shopper seen before that cut is
+    evaluated on the items they turned to after it that they had not touched before.
+    """
+    if last_days is not None:
+        return _holdout_days(data, last_days)
+    seqs, times, users, inputs, targets = [], [], [], [], []
+    for u, seq in enumerate(data.sequences):
+        cut = len(seq) - 1 if len(seq) >= 2 else len(seq)
+        seqs.append(seq[:cut])
+        if data.timestamps is not None:
+            times.append(data.timestamps[u][:cut])
+        if len(seq) >= 2:
+            users.append(u)
+            inputs.append(seq[:-1])
+            targets.append(seq[-1:])
+    if not users:
+        raise DataError(
+            f"dataset '{data.name}' has no shopper with 2 or more events to hold out; "
+            "train without validation (or import more events)"
+        )
+    train = data.with_sequences(
+        seqs, times if data.timestamps is not None else None, name=f"{data.name}/train"
+    )
+    return train, EvalSet(np.asarray(users, dtype=np.int64), inputs, targets)
+
+
+def _holdout_days(data: Dataset, last_days: float) -> tuple[Dataset, EvalSet]:
+    if data.timestamps is None or not data.n_interactions:
+        raise DataError(f"dataset '{data.name}' has no timestamps; hold out the latest events")
+    newest = max(float(ts.max()) for ts in data.timestamps if len(ts))
+    cut = newest - last_days * 86_400.0
+    test = temporal_cut(data, cut).test
+    keep = [ts < cut for ts in data.timestamps]
+    before = data.with_sequences(
+        [seq[m] for seq, m in zip(data.sequences, keep, strict=True)],
+        [ts[m] for ts, m in zip(data.timestamps, keep, strict=True)],
+        name=f"{data.name}/train",
+    )
+    return before, test

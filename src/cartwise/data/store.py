@@ -165,6 +165,18 @@ class Store:
         m = row._mapping
         return User(id=m["id"], attributes=m["attributes"], created_at=from_epoch(m["created_at"]))
 
+    def users(self, *, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+        """A page of shoppers ordered by id, and how many there are in all."""
+        u = t.users.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
+            total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
+        users = [
+            User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at))
+            for r in rows
+        ]
+        return users, total
+
     def items(
         self,
         *,

@@ -103,6 +103,7 @@ served = Table(
 )
 
 #: Impressions, clicks and purchases on served items, joined to `served` by recommendation_id.
+#: (recommendation_id, item_id, kind) is the natural key: a retried post stores nothing new.
 feedback = Table(
     "feedback",
     metadata,
@@ -114,7 +115,7 @@ feedback = Table(
     Column("item_id", ID, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("ts", Float, nullable=False),
-    Index("ix_feedback_rec", "recommendation_id"),
+    Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
     Index("ix_feedback_user", "user_id"),
 )
 

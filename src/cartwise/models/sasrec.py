@@ -417,7 +417,7 @@ def _scoring(net: nn.Module, num_threads: int | None) -> Iterator[None]:
     """Eval mode, no autograd and the configured threads; the mode is restored after.
 
     Unconfigured, scoring keeps the calling thread's torch threads when they are fewer than
-    the cores: a server pins its scoring thread to one (see :mod:`cartwise.ranking.scorer`),
+    the cores: a server pins its scoring thread to one (see :mod:`cartwise.serving.scorer`),
     and switching the thread count on every call costs more than a small forward pass.
     """
     was_training = net.training

@@ -3,7 +3,7 @@
 :func:`parse_query` reads the request's constraints (price range, brands, category; rules or a
 checked language model, :mod:`cartwise.text.constraints`) and a reference to something the
 shopper owns ("a case for my new phone"); :func:`owned_item` finds that item in the shopper's
-history and :func:`compatibility_index` the items made for it.
+history (:func:`cartwise.data.catalog.compatibility_index` gives the items made for it).
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 
-from cartwise.data import tables as t
+from cartwise.data.catalog import CatalogIndex
 from cartwise.data.schema import EventKind
-from cartwise.data.store import Store
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search.base import tokens
 from cartwise.text import rules
 from cartwise.text.constraints import Constraints, parse_request
@@ -120,19 +117,6 @@ def owned_item(
             if leaf and leaf[-1] == refers_to:
                 return item_id
     return None
-
-
-def compatibility_index(store: Store, catalog: CatalogIndex) -> dict[str, np.ndarray]:
-    """Item id → catalog rows of the items made for it (their ``attributes["compatible_with"]``)."""
-    found: dict[str, list[int]] = {}
-    c = t.items.c
-    with store.engine.connect() as conn:
-        for item_id, attributes in conn.execute(select(c.id, c.attributes)):
-            target = (attributes or {}).get("compatible_with")
-            row = catalog.position.get(str(item_id))
-            if target and row is not None:
-                found.setdefault(str(target), []).append(row)
-    return {k: np.asarray(v, dtype=np.int64) for k, v in found.items()}
 
 
 def named_categories(parsed: ParsedQuery, catalog: CatalogIndex) -> np.ndarray:

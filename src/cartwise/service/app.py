@@ -18,17 +18,18 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from cartwise import __version__
 from cartwise.config import Settings, get_settings
-from cartwise.engine import Engine
+from cartwise.data.feedback import ServedLog, ensure_tables
+from cartwise.errors import ConfigError
 from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
-from cartwise.service.feedback import ServedLog
-from cartwise.service.feedback_table import ensure_tables
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
 from cartwise.service.routes import admin, catalog, events, feedback, recommend, search
+from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
 
@@ -46,10 +47,23 @@ and the dashboard need no key. Errors are `{"error": {"type", "message", "fields
 """
 
 
+NO_KEYS = (
+    'no API keys configured: set CARTWISE_API_KEYS (e.g. \'{"my-key": ["admin"]}\'), or, to '
+    "serve this machine only without keys, CARTWISE_INSECURE_LOCAL=true (cartwise serve "
+    "--insecure-local) on a loopback address"
+)
+
+
 def create_app(engine: Engine, settings: Settings) -> FastAPI:
-    """The HTTP service around `engine`, configured by `settings`."""
+    """The HTTP service around `engine`, configured by `settings`.
+
+    Raises:
+        ConfigError: no API keys are configured and ``insecure_local`` was not asked for.
+    """
+    if not settings.api_keys and not settings.insecure_local:
+        raise ConfigError(NO_KEYS)
     ensure_tables(engine.store)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc assets from the package: no CDN
         title="Cartwise",
         version=__version__,
         description=DESCRIPTION,
@@ -83,7 +97,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if app.state.keys.open:
-        _log.warning("no API keys configured: only loopback clients are answered")
+        _log.warning("no API keys configured (insecure_local): only loopback clients answered")
     return app
 
 
@@ -102,7 +116,7 @@ def _warm_up(engine: Engine) -> None:
     in the background, so the first search does not pay for it."""
     began = time.perf_counter()
     try:
-        engine.matcher()
+        engine.build_search_index()
     except Exception:  # the first search retries and reports the error to its caller
         _log.warning("search warm-up failed; the first search will build the index", exc_info=True)
         return

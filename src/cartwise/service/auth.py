@@ -5,13 +5,17 @@ Keys come from settings (``CARTWISE_API_KEYS='{"key": ["read", "write"]}'``) and
 constant time (:func:`hmac.compare_digest`), whichever matches. A missing or unknown key is a
 401; a known key without the scope is a 403.
 
-With no keys configured the service is open, and only to clients on the loopback interface:
-anyone else gets a 403 (and ``cartwise serve`` refuses to listen on another address).
+No keys is a mode that must be asked for (``insecure_local`` / ``cartwise serve
+--insecure-local``): the app refuses to be built otherwise, ``cartwise serve`` refuses to listen
+on a non-loopback address in it, and every client whose address is not loopback gets a 403.
+Forwarded headers (X-Forwarded-For) are ignored unless trusted proxies are configured, so a
+remote client cannot claim to be local.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
@@ -22,7 +26,6 @@ from cartwise.service.errors import AuthError
 
 Scope = Literal["read", "write", "admin"]
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
@@ -53,8 +56,16 @@ class KeyRing:
 
 
 def is_loopback(host: str | None) -> bool:
-    """Whether a client address is the local machine."""
-    return host is not None and (host in LOOPBACK_HOSTS or host.startswith("127."))
+    """Whether `host` is a loopback address: an IP literal in 127.0.0.0/8 or ::1, or the name
+    ``localhost``. Any other name (``127.example.invalid``) is not, whatever it starts with."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _presented(request: Request, header_key: str | None) -> str | None:

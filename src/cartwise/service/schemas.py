@@ -13,7 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cartwise.data.schema import Event, EventKind, Item, User
 
 MAX_BATCH = 10_000
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MAX_ID = 256
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+# Request numbers and flags are taken as JSON gives them: "5" or true is not a k.
+K = Annotated[int, Field(strict=True, ge=1, le=100, description="how many items")]
+Flag = Annotated[bool, Field(strict=True)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class _Body(BaseModel):
@@ -110,7 +115,11 @@ class DeletedItemOut(_Body):
 
 # -- recommendations ----------------------------------------------------------------------------
 class Recommended(_Body):
-    """One item of an answer, with its score and why it is there."""
+    """One item of an answer, with its score and why it is there.
+
+    ``score`` is the model's (or the search's) relevance. Items come best first; with
+    ``diversity`` they come in the diversified order, so scores need not descend.
+    """
 
     item_id: str
     score: float
@@ -120,13 +129,16 @@ class Recommended(_Body):
 
 
 class RecommendationsOut(_Body):
-    """An answer: its id (for feedback), the model version and the items, best first."""
+    """An answer: its id (for feedback; null when the request asked not to be logged), the
+    model version, the items best first, and a message when the list is empty or short for a
+    reason the caller should know (e.g. nothing matches a search)."""
 
-    recommendation_id: str
+    recommendation_id: str | None
     scenario: str
     model_version: str | None
     user_id: str | None
     items: list[Recommended]
+    message: str | None = None
 
 
 class SessionEvent(_Body):
@@ -144,17 +156,27 @@ class SessionEvent(_Body):
 
 class _Filtering(_Body):
     category: str | None = Field(default=None, max_length=256)
-    min_price: float | None = Field(default=None, ge=0)
-    max_price: float | None = Field(default=None, ge=0)
+    min_price: Number | None = Field(default=None, ge=0)
+    max_price: Number | None = Field(default=None, ge=0)
     type: str | None = Field(default=None, max_length=64, description="attributes.type")
+    all_variants: Flag = Field(
+        default=False,
+        description="show every variant of a product (same title or attributes.group_id); "
+        "default one per group",
+    )
+    log: Flag = Field(
+        default=True,
+        description="record the answer as shown (for feedback and online metrics); false for "
+        "previews such as the dashboard's",
+    )
 
 
 class SessionIn(_Filtering):
     """An anonymous shopper's session events, oldest first."""
 
     events: list[SessionEvent] = Field(min_length=1, max_length=200)
-    k: int = Field(default=10, ge=1, le=100)
-    exclude_purchased: bool = True
+    k: K = 10
+    exclude_purchased: Flag = True
     diversity: Literal["none", "mmr", "category_cap"] = "none"
 
 
@@ -162,16 +184,16 @@ class SearchIn(_Filtering):
     """Free-text search, personalised when a shopper is named."""
 
     query: str = Field(min_length=1, max_length=500)
-    user_id: str | None = Field(default=None, min_length=1, max_length=256)
-    k: int = Field(default=10, ge=1, le=100)
-    personalization: float = Field(default=0.3, ge=0, le=1, description="weight of the model")
+    user_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    k: K = 10
+    personalization: Number = Field(default=0.3, ge=0, le=1, description="weight of the model")
 
 
 class AdCandidate(_Body):
     """A sponsored item and the advertiser's bid."""
 
     item_id: Id
-    bid: float = Field(ge=0, le=1e9)
+    bid: Number = Field(ge=0, le=1e9)
 
 
 class AdsIn(_Body):
@@ -179,8 +201,9 @@ class AdsIn(_Body):
 
     user_id: Id
     candidates: list[AdCandidate] = Field(min_length=1, max_length=500)
-    k: int = Field(default=3, ge=1, le=100)
-    relevance_floor: float = Field(default=0.5, ge=0, le=1)
+    k: K = 3
+    relevance_floor: Number = Field(default=0.5, ge=0, le=1)
+    log: Flag = Field(default=True, description="record the answer as shown")
 
 
 class AdOut(_Body):
@@ -204,7 +227,7 @@ class AdRejected(_Body):
 class AdsOut(_Body):
     """Ranked sponsored items (by expected value) and the ones left out."""
 
-    recommendation_id: str
+    recommendation_id: str | None
     model_version: str
     user_id: str
     ranked: list[AdOut]
@@ -228,9 +251,12 @@ class FeedbackIn(_Body):
 
 
 class FeedbackOut(_Body):
-    """How many feedback events were stored."""
+    """How many feedback events were stored new, were already stored (retries), and how many
+    impressions were implied by clicks or purchases posted without theirs."""
 
     stored: int
+    duplicates: int = 0
+    implied_impressions: int = 0
 
 
 class OnlineRow(_Body):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cartwise.errors import NotFoundError
@@ -63,7 +65,9 @@ def models(engine: EngineDep) -> ModelsOut:
 
 
 @admin.post("/models/{version}/activate", response_model=ActivatedOut)
-def activate(version: str, engine: EngineDep) -> ActivatedOut:
+def activate(
+    version: Annotated[str, Path(min_length=1, max_length=200)], engine: EngineDep
+) -> ActivatedOut:
     """Serve another saved version; requests in flight finish on the previous one."""
     if version not in engine.versions.list():
         raise NotFoundError(f"model version '{version}' is not saved; GET /models lists them")

@@ -6,13 +6,10 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Query
-from sqlalchemy import func, select
 
-from cartwise.data import tables as t
+from cartwise.data.catalog import fetch_items
 from cartwise.data.schema import Item, User
-from cartwise.data.store import from_epoch
-from cartwise.ranking.catalog import fetch_items
-from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.routes.common import EngineDep, ItemId, UserId, router
 from cartwise.service.schemas import (
     DeletedItemOut,
     DeletedOut,
@@ -61,13 +58,13 @@ def list_items(
 
 
 @reader.get("/items/{item_id}", response_model=Item)
-def get_item(item_id: str, engine: EngineDep) -> Item:
+def get_item(item_id: ItemId, engine: EngineDep) -> Item:
     """One item (404 when it is not in the catalog)."""
     return engine.store.get_item(item_id)
 
 
 @writer.delete("/items/{item_id}", response_model=DeletedItemOut)
-def delete_item(item_id: str, engine: EngineDep) -> DeletedItemOut:
+def delete_item(item_id: ItemId, engine: EngineDep) -> DeletedItemOut:
     """Remove an item from the catalog; its events stay as history."""
     engine.store.delete_item(item_id)
     engine.catalog_changed()
@@ -83,31 +80,25 @@ def put_users(body: UsersIn, engine: EngineDep) -> UpsertOut:
 @reader.get("/users", response_model=UsersOut)
 def list_users(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> UsersOut:
     """A page of shoppers ordered by id."""
-    u = t.users.c
-    with engine.store.engine.connect() as conn:
-        rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
-        total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
-    users = [
-        User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at)) for r in rows
-    ]
+    users, total = engine.store.users(limit=limit, offset=offset)
     return UsersOut(users=users, total=total)
 
 
 @reader.get("/users/{user_id}", response_model=User)
-def get_user(user_id: str, engine: EngineDep) -> User:
+def get_user(user_id: UserId, engine: EngineDep) -> User:
     """One shopper (404 when unknown)."""
     return engine.store.get_user(user_id)
 
 
 @reader.get("/users/{user_id}/events", response_model=EventList)
 def user_events(
-    user_id: str, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    user_id: UserId, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> EventList:
     """The shopper's most recent events, oldest first (empty for an unknown shopper)."""
     return EventList(events=engine.store.user_events(user_id, limit=limit))
 
 
 @admin.delete("/users/{user_id}", response_model=DeletedOut)
-def delete_user(user_id: str, engine: EngineDep) -> DeletedOut:
+def delete_user(user_id: UserId, engine: EngineDep) -> DeletedOut:
     """Forget a shopper: their record, events, served recommendations and feedback."""
     return DeletedOut(user_id=user_id, removed=engine.store.delete_user(user_id))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cartwise.ranking.catalog import fetch_items
-from cartwise.service.errors import BatchError
+from cartwise.data.catalog import fetch_items
+from cartwise.errors import BatchError
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import EventsIn, EventsOut
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from cartwise.data.store import Store, to_epoch
-from cartwise.service.errors import BatchError
-from cartwise.service.feedback_table import feedback, served
+from cartwise.data.tables import feedback, metadata, served
+from cartwise.errors import BatchError
 
 _log = logging.getLogger(__name__)
 
@@ -137,8 +137,23 @@ class ServedLog:
             done.set_result(None)
 
 
-def record_feedback(store: Store, records: Sequence[FeedbackRecord]) -> int:
-    """Store feedback, all or nothing; every bad record is named (index and field)."""
+@dataclass(frozen=True)
+class FeedbackStored:
+    """What a feedback post stored: new rows (impressions implied by clicks and purchases
+    included) and rows already there (retries change nothing)."""
+
+    stored: int
+    duplicates: int
+    implied_impressions: int
+
+
+def record_feedback(store: Store, records: Sequence[FeedbackRecord]) -> FeedbackStored:
+    """Store feedback, all or nothing; every bad record is named (index and field).
+
+    Idempotent: (recommendation_id, item_id, kind) is the key, so posting the same click twice
+    stores it once. A click or purchase of an item whose impression was not posted implies that
+    impression (the shopper saw what they clicked), so clicks never outnumber impressions.
+    """
     ids = list({r.recommendation_id for r in records})
     with store.engine.begin() as conn:
         shown = {
@@ -157,19 +172,67 @@ def record_feedback(store: Store, records: Sequence[FeedbackRecord]) -> int:
                 "feedback must name a recommendation_id returned by this service and one of the "
                 "items it listed",
             )
-        now = time.time()
-        rows = [
-            {
-                "recommendation_id": r.recommendation_id,
-                "user_id": shown[r.recommendation_id][0],
-                "item_id": r.item_id,
-                "kind": r.kind,
-                "ts": to_epoch(r.timestamp) if r.timestamp is not None else now,
-            }
-            for r in records
-        ]
-        conn.execute(insert(feedback), rows)
-    return len(rows)
+        rows = _feedback_rows(records, shown)
+        have = {
+            tuple(k)
+            for k in conn.execute(
+                select(feedback.c.recommendation_id, feedback.c.item_id, feedback.c.kind).where(
+                    feedback.c.recommendation_id.in_(ids)
+                )
+            )
+        }
+        new = [r for r in rows if _key(r) not in have]
+        if new:
+            conn.execute(_insert_ignoring_duplicates(conn), [_stored(r) for r in new])
+    explicit = sum(1 for r in rows if not r["implied"])
+    stored = sum(1 for r in new if not r["implied"])
+    return FeedbackStored(stored, explicit - stored, len(new) - stored)
+
+
+def _feedback_rows(
+    records: Sequence[FeedbackRecord], shown: dict[str, tuple[str | None, set[str]]]
+) -> list[dict[str, Any]]:
+    """One row per record (its impression first when it is a click or purchase), unique keys."""
+    now = time.time()
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in records:
+        ts = to_epoch(r.timestamp) if r.timestamp is not None else now
+        user = shown[r.recommendation_id][0]
+        if r.kind != "impression":
+            key = (r.recommendation_id, r.item_id, "impression")
+            rows.setdefault(key, _row(key, user, ts, implied=True))
+        key = (r.recommendation_id, r.item_id, r.kind)
+        if key in rows and rows[key]["implied"]:
+            rows[key]["implied"] = False  # the impression was posted too, after its click
+        rows.setdefault(key, _row(key, user, ts, implied=False))
+    return list(rows.values())
+
+
+def _row(
+    key: tuple[str, str, str], user: str | None, ts: float, *, implied: bool
+) -> dict[str, Any]:
+    rec, item, kind = key
+    return {"recommendation_id": rec, "user_id": user, "item_id": item, "kind": kind, "ts": ts,
+            "implied": implied}  # fmt: skip
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["recommendation_id"], row["item_id"], row["kind"])
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "implied"}
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    """INSERT that skips rows whose key a concurrent post stored a moment ago."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(feedback).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(feedback).on_conflict_do_nothing()
 
 
 def _problems(
@@ -215,3 +278,8 @@ def online_metrics(store: Store) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def ensure_tables(store: Store) -> None:
+    """Create the served and feedback tables in `store` if they are missing (idempotent)."""
+    metadata.create_all(store.engine, tables=[served, feedback])

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from cartwise.data.catalog import ItemRows
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
-from cartwise.ranking.answers import AnswerCache, Seen, history_digest
-from cartwise.ranking.catalog import ItemRows
-from cartwise.ranking.served import Recommendation, Served
+from cartwise.ranking.results import Recommendation, Served
+from cartwise.serving.cache import AnswerCache, Seen, history_digest
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Reads and writes of the store's ``text_vectors`` table (the text-encoder cache).
 
 Rows are keyed by (model name, sha256 of the UTF-8 text); the vector is stored as little-endian
-float32 bytes with its dimension. The functions work on ``store.engine`` so that the Store class
-itself stays about shopping data.
+float32 bytes with its dimension. The functions take the Store, so that the Store class itself
+stays about shopping data and nothing outside ``data/`` touches the table.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from cartwise.data import tables as t
+from cartwise.data.store import Store
 
 _CHUNK = 900  # below SQLite's default limit of bound parameters per statement
 
@@ -33,13 +34,13 @@ def from_bytes(blob: bytes, dim: int) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4", count=dim).astype(np.float32)
 
 
-def load_vectors(engine: Engine, model: str, hashes: Iterable[str], dim: int) -> dict[str, bytes]:
+def load_vectors(store: Store, model: str, hashes: Iterable[str], dim: int) -> dict[str, bytes]:
     """Cached vectors (as bytes) of `model` for the given text hashes, where the stored
     dimension equals `dim`; rows of another dimension are treated as absent."""
     wanted = sorted(set(hashes))
     c = t.text_vectors.c
     found: dict[str, bytes] = {}
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             stmt = select(c.text_sha256, c.vector).where(
@@ -49,7 +50,7 @@ def load_vectors(engine: Engine, model: str, hashes: Iterable[str], dim: int) ->
     return found
 
 
-def save_vectors(engine: Engine, model: str, vectors: Mapping[str, np.ndarray]) -> int:
+def save_vectors(store: Store, model: str, vectors: Mapping[str, np.ndarray]) -> int:
     """Write vectors of `model` keyed by text hash, replacing rows with the same key, in one
     transaction. Returns the number of rows written."""
     if not vectors:
@@ -58,7 +59,7 @@ def save_vectors(engine: Engine, model: str, vectors: Mapping[str, np.ndarray]) 
         {"model": model, "text_sha256": h, "dim": int(v.shape[0]), "vector": to_bytes(v)}
         for h, v in vectors.items()
     ]
-    with engine.begin() as conn:
+    with store.engine.begin() as conn:
         for start in range(0, len(rows), _CHUNK):
             _upsert(conn, rows[start : start + _CHUNK])
     return len(rows)
@@ -91,19 +92,19 @@ def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
     conn.execute(insert(t.text_vectors), rows)  # pragma: no cover
 
 
-def count_vectors(engine: Engine, model: str | None = None) -> int:
+def count_vectors(store: Store, model: str | None = None) -> int:
     """Number of cached vectors, for one model or in all."""
     stmt = select(func.count()).select_from(t.text_vectors)
     if model is not None:
         stmt = stmt.where(t.text_vectors.c.model == model)
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         return int(conn.scalar(stmt) or 0)
 
 
-def clear_vectors(engine: Engine, model: str | None = None) -> int:
+def clear_vectors(store: Store, model: str | None = None) -> int:
     """Delete cached vectors of one model (or all). Returns the number of rows removed."""
     stmt = delete(t.text_vectors)
     if model is not None:
         stmt = stmt.where(t.text_vectors.c.model == model)
-    with engine.begin() as conn:
+    with store.engine.begin() as conn:
         return int(conn.execute(stmt).rowcount)

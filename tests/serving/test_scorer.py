@@ -12,7 +12,7 @@ import pytest
 
 from cartwise.errors import ModelError
 from cartwise.models.base import Query
-from cartwise.ranking.scorer import Scorer
+from cartwise.serving.scorer import Scorer
 
 
 def _occupy(scorer: Scorer) -> tuple[threading.Thread, threading.Event]:

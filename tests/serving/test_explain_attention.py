@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cartwise.data.history import recent_items
 from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.ranking.explain import Explainer
+from cartwise.serving.engine import Engine
 from cartwise.text.generator import FakeGenerator
 
 N = 12  # items walked in a cycle: i0 → i1 → … → i11 → i0
@@ -52,7 +53,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 def test_evidence_is_the_attended_history_with_weights(engine: Engine) -> None:
     for user in ("u0", "u1", "u2"):
-        history = {TITLES[int(i[1:])] for i in engine.history(user)}
+        history = {TITLES[int(i[1:])] for i in _history(engine, user)}
         explained = engine.explain_user(user, 5)
         assert len(explained) == 5
         for _, explanation in explained:
@@ -74,8 +75,12 @@ def test_generated_reasons_stay_grounded_in_the_attention_evidence(engine: Engin
         recs = engine.recommend_user("u3", 5).items
     finally:
         engine.explainer = None
-    history = {TITLES[int(i[1:])] for i in engine.history("u3")}
+    history = {TITLES[int(i[1:])] for i in _history(engine, "u3")}
     for rec in recs:
         assert rec.reason.startswith("Picked because you viewed '")
         named = set(re.findall(r"'([^']+)'", rec.reason))
         assert named and named <= history
+
+
+def _history(engine: Engine, user: str) -> list[str]:
+    return [item for item, _ in recent_items(engine.store, user, 200)]

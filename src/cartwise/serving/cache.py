@@ -26,9 +26,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
+from cartwise.data.catalog import ItemRows
 from cartwise.data.schema import Item
-from cartwise.ranking.catalog import ItemRows
-from cartwise.ranking.served import Served
+from cartwise.ranking.results import Served
 
 #: Answers kept by default (each holds k recommendations and the ids of ~2k candidates).
 DEFAULT_CAPACITY = 10_000

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from cartwise.data import tables as t
+from cartwise.data.catalog import CatalogIndex, ItemRows, catalog_mark, fetch_items
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
-from cartwise.ranking.catalog import CatalogIndex, ItemRows, catalog_mark, fetch_items
 
 
 def _items() -> list[Item]:

@@ -49,6 +49,7 @@ class CatalogIndex:
         types: content type per row (lower case).
         leaf: last category of the path per row ("" when none).
         categories: lower-cased category name (any level) → rows holding it.
+        category_names: lower-cased category name → its spelling in the catalog.
         fields: searchable text per row: title, brand, category path, description.
         built_at: monotonic time the snapshot was taken.
     """
@@ -61,6 +62,7 @@ class CatalogIndex:
     leaf: list[str]
     categories: dict[str, np.ndarray]
     fields: dict[str, list[str]]
+    category_names: dict[str, str] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -84,7 +86,10 @@ class CatalogIndex:
         ids = [str(r[0]) for r in rows]
         paths = [[str(x) for x in (r[3] or [])] for r in rows]
         members: dict[str, list[int]] = {}
+        spelled: dict[str, str] = {}
         for pos, path in enumerate(paths):
+            for name in path:
+                spelled.setdefault(name.lower(), name)
             for name in {p.lower() for p in path}:
                 members.setdefault(name, []).append(pos)
         price = np.array([np.nan if r[5] is None else float(r[5]) for r in rows], dtype=np.float64)
@@ -102,6 +107,7 @@ class CatalogIndex:
                 "category": [" ".join(p) for p in paths],
                 "description": [r[2] or "" for r in rows],
             },
+            category_names=spelled,
         )
 
     def vocab_positions(self, vocab: Vocabulary) -> np.ndarray:
@@ -209,3 +215,16 @@ class ItemRows:
                 del self._built[next(iter(self._built))]
             self._built[item.id] = (raw, item)
         return item
+
+
+def compatibility_index(store: Store, catalog: CatalogIndex) -> dict[str, np.ndarray]:
+    """Item id → catalog rows of the items made for it (their ``attributes["compatible_with"]``)."""
+    found: dict[str, list[int]] = {}
+    c = t.items.c
+    with store.engine.connect() as conn:
+        for item_id, attributes in conn.execute(select(c.id, c.attributes)):
+            target = (attributes or {}).get("compatible_with")
+            row = catalog.position.get(str(item_id))
+            if target and row is not None:
+                found.setdefault(str(target), []).append(row)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in found.items()}
