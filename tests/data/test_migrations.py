@@ -19,14 +19,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy import Engine, Index, create_engine, insert, inspect, select, text
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from cartwise.cli import app
 from cartwise.data import migrate
 from cartwise.data import tables as t
-from cartwise.data.migrations.baseline import baseline_metadata
+from cartwise.data.migrations.baseline import OLD_FEEDBACK_INDEX, baseline_metadata
 from cartwise.data.store import Store
 from cartwise.errors import StoreError
 
@@ -86,15 +86,26 @@ def downgrade() -> None:
 '''
 
 
-def make_old_store(url: str, *, without: tuple[str, ...] = ()) -> None:
-    """A store as made before schema versions: the baseline tables, no version row, data."""
+def make_old_store(
+    url: str, *, without: tuple[str, ...] = (), feedback: list[dict[str, Any]] | None = None
+) -> None:
+    """A store as made before schema versions: the baseline tables, no version row, data.
+
+    With `feedback`, the feedback table is the one from before feedback was idempotent (a plain
+    index on recommendation_id) holding these rows.
+    """
     engine = create_engine(url, poolclass=NullPool)
     metadata = baseline_metadata()
+    if feedback is not None:
+        table = metadata.tables["feedback"]
+        table.indexes = {i for i in table.indexes if i.name != "ux_feedback_key"}
+        Index(OLD_FEEDBACK_INDEX, table.c.recommendation_id)
     tables = [tab for name, tab in metadata.tables.items() if name not in without]
     metadata.create_all(engine, tables=tables)
     with engine.begin() as conn:
         for table in tables:
-            conn.execute(insert(table), OLD_ROWS[table.name])
+            rows = feedback if feedback is not None and table.name == "feedback" else None
+            conn.execute(insert(table), rows or OLD_ROWS[table.name])
     engine.dispose()
 
 
@@ -214,6 +225,29 @@ def test_store_missing_tables_gets_them_on_upgrade(store_url: str) -> None:
     store = Store.open(store_url)
     assert store.counts()["events"] == 2
     store.close()
+    assert schema_diff(store_url) == []
+
+
+def test_feedback_from_before_it_was_idempotent_is_made_unique(store_url: str) -> None:
+    """Retried posts once stored a click twice: 0001 keeps the first and adds the unique key."""
+    rows = [
+        {"seq": n, "recommendation_id": "r1", "user_id": "u1", "item_id": item}
+        | {"kind": kind, "ts": 1.7e9 + n}
+        for n, (item, kind) in enumerate(
+            [("case", "impression"), ("case", "click"), ("case", "click"), ("phone", "click")], 1
+        )
+    ]
+    make_old_store(store_url, feedback=rows)
+    if not store_url.startswith("sqlite"):
+        with pytest.raises(StoreError, match="version none .*older than its first version"):
+            Store.open(store_url)
+    cli("db", "upgrade", "--store", store_url)
+    kept = contents(store_url)["feedback"]
+    assert [(r[0], r[2], r[3]) for r in kept] == [
+        (1, "u1", "case"),
+        (2, "u1", "case"),
+        (4, "u1", "phone"),
+    ]
     assert schema_diff(store_url) == []
 
 

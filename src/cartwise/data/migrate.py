@@ -87,10 +87,12 @@ def versions_folder() -> Path:
 
 @dataclass(frozen=True)
 class SchemaState:
-    """What a store holds: its recorded version (None: unversioned) and Cartwise's tables."""
+    """What a store holds: its recorded version (None: unversioned), Cartwise's tables, and,
+    for an unversioned store, the names of those tables' indexes."""
 
     version: str | None
     tables: frozenset[str]
+    indexes: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -99,20 +101,26 @@ class SchemaState:
 
     @property
     def baseline_complete(self) -> bool:
-        """Unversioned, with every table of the first version."""
-        wanted = set(baseline_metadata().tables)
-        return self.version is None and wanted <= self.tables
+        """Unversioned, with every table and index of the first version."""
+        wanted = baseline_metadata().tables.values()
+        indexes = {i.name for table in wanted for i in table.indexes}
+        return (
+            self.version is None
+            and {table.name for table in wanted} <= self.tables
+            and indexes <= self.indexes
+        )
 
 
 def read_state(conn: Connection) -> SchemaState:
     """The schema version and Cartwise tables of the store behind `conn`."""
-    names = set(inspect(conn).get_table_names())
-    version = None
+    inspector = inspect(conn)
+    names = set(inspector.get_table_names())
+    known = set(t.metadata.tables) | set(baseline_metadata().tables)
     if VERSION_TABLE in names:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        version = context.get_current_revision()
-    known = set(t.metadata.tables) | set(baseline_metadata().tables)
-    return SchemaState(version, frozenset(names & known))
+        return SchemaState(context.get_current_revision(), frozenset(names & known))
+    indexes = {i["name"] for n in names & known for i in inspector.get_indexes(n) if i["name"]}
+    return SchemaState(None, frozenset(names & known), frozenset(indexes))
 
 
 def transactional_engine(url: str | Path) -> Engine:
@@ -169,7 +177,7 @@ def _outdated(url: str, state: SchemaState) -> StoreError:
             f"the store '{shown}' has schema version {state.version}, newer than this Cartwise "
             f"knows (newest: {newest}); it was upgraded by a newer Cartwise: upgrade Cartwise"
         )
-    found = state.version or "none (made before schema versions, with some tables missing)"
+    found = state.version or "none (made before schema versions, older than its first version)"
     return StoreError(
         f"the store '{shown}' has schema version {found}; this Cartwise needs {newest}. "
         f"Back it up, then run: cartwise db upgrade --store '{shown}'"

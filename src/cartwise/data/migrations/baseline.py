@@ -2,7 +2,9 @@
 
 A literal copy of :mod:`cartwise.data.tables` as it was when schema versions began. It must never
 change: later schema changes are new migrations, and :mod:`cartwise.data.tables` moves on. Stores
-created before schema versions have exactly these tables (or, if very old, some of them).
+created before schema versions have these tables, or, if older: some of them, or a feedback table
+indexed by ``ix_feedback_rec`` instead of the unique ``ux_feedback_key`` (before feedback was
+idempotent); migration 0001 brings those to this schema.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sqlalchemy import (
 )
 
 REVISION = "0001"
+#: The feedback table's index before feedback was idempotent (replaced by ux_feedback_key).
+OLD_FEEDBACK_INDEX = "ix_feedback_rec"
 
 
 def baseline_metadata() -> MetaData:
@@ -98,7 +102,7 @@ def baseline_metadata() -> MetaData:
         Column("item_id", ident, nullable=False),
         Column("kind", String(16), nullable=False),
         Column("ts", Float, nullable=False),
-        Index("ix_feedback_rec", "recommendation_id"),
+        Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
         Index("ix_feedback_user", "user_id"),
     )
     return metadata
