@@ -6,7 +6,7 @@ Keep this file additive: each fixture is independent of the others.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +112,17 @@ def backend_url(backend: str, request: pytest.FixtureRequest, folder: Path) -> s
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a new, empty store, once on SQLite and once on PostgreSQL."""
     return backend_url(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=BACKENDS)
+def new_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """A factory of URLs of new, empty stores on one backend (once SQLite, once PostgreSQL):
+    for tests that need many stores, such as property tests."""
+    made = iter(range(1_000_000))
+
+    def make() -> str:
+        folder = tmp_path / f"store{next(made)}"
+        folder.mkdir()
+        return backend_url(request.param, request, folder)
+
+    return make
