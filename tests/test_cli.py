@@ -109,6 +109,15 @@ def loaded(tmp_path: Path, db: Path) -> Path:
     return db
 
 
+@pytest.fixture
+def loaded_url(tmp_path: Path, store_url: str) -> str:
+    """`loaded` on each backend (SQLite, PostgreSQL): the URL of a store holding the files."""
+    files = write_files(tmp_path / "in")
+    for kind in ("items", "users", "events"):
+        ok("ingest", kind, files[kind], "--store", store_url)
+    return store_url
+
+
 # -- help ---------------------------------------------------------------------------------
 
 HELP = {
@@ -117,6 +126,7 @@ HELP = {
     "stats": ("Show counts of items, users and events", "--store"),
     "export": ("Export items, users and events to Parquet", "output folder for the Parquet files"),
     "delete-user": ("Delete a shopper, their events", "external id of the shopper to forget"),
+    "db": ("Schema version of the store", "upgrade"),
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),
@@ -318,7 +328,7 @@ def test_export_writes_parquet_that_reads_back(tmp_path: Path, loaded: Path) -> 
     assert events["kind"].tolist() == EVENTS["kind"].tolist()
 
 
-def add_feedback(db: Path) -> None:
+def add_feedback(db: str | Path) -> None:
     """Served answers and feedback for u1 (one answer, two feedback rows) and u2 (one each)."""
     store = Store.open(db)
     served = [
@@ -336,7 +346,7 @@ def add_feedback(db: Path) -> None:
     store.close()
 
 
-def rows_of(db: Path, user_id: str) -> dict[str, int]:
+def rows_of(db: str | Path, user_id: str) -> dict[str, int]:
     """Rows mentioning `user_id`, per table that has a user column."""
     store = Store.open(db)
     found: dict[str, int] = {}
@@ -350,34 +360,34 @@ def rows_of(db: Path, user_id: str) -> dict[str, int]:
     return found
 
 
-def test_delete_user_removes_events_and_feedback(loaded: Path) -> None:
-    add_feedback(loaded)
-    assert rows_of(loaded, "u1") == {
+def test_delete_user_removes_events_and_feedback(loaded_url: str) -> None:
+    add_feedback(loaded_url)
+    assert rows_of(loaded_url, "u1") == {
         "users": 1,
         "events": 3,
         "served": 1,
         "feedback": 2,
     }
-    out = ok("delete-user", "u1", "--store", loaded)
+    out = ok("delete-user", "u1", "--store", loaded_url)
     prefix = "deleted user u1: "
     assert out.startswith(prefix)
     assert json.loads(out[len(prefix) :]) == {"events": 3, "served": 1, "feedback": 2, "users": 1}
-    assert set(rows_of(loaded, "u1").values()) == {0}
-    assert rows_of(loaded, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
-    again = cli("delete-user", "u1", "--store", loaded)
+    assert set(rows_of(loaded_url, "u1").values()) == {0}
+    assert rows_of(loaded_url, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
+    again = cli("delete-user", "u1", "--store", loaded_url)
     assert again.exit_code == 1
     assert again.stderr.strip() == ("error: user 'u1' is not in the store; nothing was deleted")
 
 
 @pytest.mark.slow
-def test_delete_user_clears_feedback_without_the_service_imported(loaded: Path) -> None:
+def test_delete_user_clears_feedback_without_the_service_imported(loaded_url: str) -> None:
     """A fresh process that never imports cartwise.service still knows the feedback tables."""
-    add_feedback(loaded)
+    add_feedback(loaded_url)
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from cartwise.cli import app\n"
-        f"result = CliRunner().invoke(app, ['delete-user', 'u1', '--store', {str(loaded)!r}])\n"
+        f"result = CliRunner().invoke(app, ['delete-user', 'u1', '--store', {str(loaded_url)!r}])\n"
         "assert not [m for m in sys.modules if m.startswith('cartwise.service')], 'imported'\n"
         "print(result.exit_code, result.output)\n"
     )
@@ -393,7 +403,7 @@ def test_delete_user_clears_feedback_without_the_service_imported(loaded: Path) 
         "feedback": 2,
         "users": 1,
     }
-    assert set(rows_of(loaded, "u1").values()) == {0}
+    assert set(rows_of(loaded_url, "u1").values()) == {0}
 
 
 # -- models and demo ----------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -28,8 +27,9 @@ def _items() -> list[Item]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """The catalog, on SQLite and on PostgreSQL."""
+    s = Store.open(store_url)
     s.upsert_items(_items())
     yield s
     s.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,9 +34,9 @@ posts = st.lists(
 )
 @given(batches=posts)
 def test_ctr_never_exceeds_one_and_repeats_never_count(
-    tmp_path: Path, batches: list[list[tuple[int, str, str]]]
+    new_store_url: Callable[[], str], batches: list[list[tuple[int, str, str]]]
 ) -> None:
-    store = Store.open(tmp_path / f"f{abs(hash(str(batches)))}.db")
+    store = Store.open(new_store_url())  # on SQLite and on PostgreSQL
     ensure_tables(store)
     recs = [log_served(store, "user", "u1", "v1", ITEMS) for _ in range(3)]
     distinct: set[tuple[int, str, str]] = set()

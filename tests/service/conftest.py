@@ -99,9 +99,9 @@ def build_tiny(store: Store) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """The tiny store in a fresh SQLite file."""
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """The tiny store, once on SQLite and once on PostgreSQL (see tests/conftest.py)."""
+    s = Store.open(store_url)
     build_tiny(s)
     yield s
     s.close()

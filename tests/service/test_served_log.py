@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from cartwise.data.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """An empty store, on SQLite and on PostgreSQL."""
+    s = Store.open(store_url)
     yield s
     s.close()
 

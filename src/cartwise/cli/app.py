@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from cartwise.cli import data as cli_data
+from cartwise.cli import db as cli_db
 from cartwise.cli import models as cli_models
 from cartwise.cli import service as cli_service
 from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
@@ -75,3 +76,4 @@ def delete_user(
 cli_data.register(command)
 cli_models.register(command)
 cli_service.register(command)
+app.add_typer(cli_db.db_app, name="db")

@@ -28,7 +28,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-ID = String(256)
+#: External ids (items, users, sessions, events): opaque strings, compared and ordered by their
+#: bytes on every backend, as SQLite does; PostgreSQL would otherwise order them by the
+#: database's language ("a" < "B" in en-US) and an index on them would cost locale comparisons.
+ID = String(256).with_variant(String(256, collation="C"), "postgresql")
 
 items = Table(
     "items",

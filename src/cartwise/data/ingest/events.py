@@ -1,7 +1,7 @@
 """The events half of file import: check and convert every row, then append in one transaction.
 
 Rows are handled a column at a time (pandas/numpy), never through a per-row pydantic model, and
-written through :meth:`Batch.append_event_rows` in chunks. Used by
+written through :meth:`Batch.append_event_columns` in chunks (COPY on PostgreSQL). Used by
 :func:`cartwise.data.ingest.ingest_file`; the policies are documented there.
 """
 
@@ -33,7 +33,7 @@ from cartwise.data.ingest.readers import MappedTable
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Batch, Store
 
-#: Rows per `append_event_rows` call: the progress bar's step (all in one transaction).
+#: Rows per `append_event_columns` call: the progress bar's step (all in one transaction).
 WRITE_CHUNK = 200_000
 
 KINDS_HELP = ", ".join(k.value for k in EventKind)
@@ -316,11 +316,8 @@ def _write(
         with progress_bar(source.table.path.name, total, opts.progress) as bar:
             for start in range(0, total, WRITE_CHUNK):
                 stop = min(total, start + WRITE_CHUNK)
-                chunk = [
-                    dict(zip(t.EVENT_COLUMNS, values, strict=True))
-                    for values in zip(*(data[c][start:stop] for c in t.EVENT_COLUMNS), strict=True)
-                ]
-                result = batch.append_event_rows(chunk, unknown_items=opts.unknown_items)
+                chunk = {c: data[c][start:stop] for c in t.EVENT_COLUMNS}
+                result = batch.append_event_columns(chunk, unknown_items=opts.unknown_items)
                 out.inserted += result.inserted
                 out.duplicates += result.duplicates
                 out.placeholders += result.placeholders

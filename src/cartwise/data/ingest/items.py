@@ -19,6 +19,7 @@ from cartwise.data import tables as t
 from cartwise.data.ingest.cells import (
     booleans,
     categories,
+    currencies,
     epoch_seconds,
     floats,
     ids,
@@ -42,7 +43,7 @@ _CONVERTERS: dict[str, Callable[[pd.Series], Any]] = {
     "title": texts,
     "description": texts,
     "brand": texts,
-    "currency": texts,
+    "currency": currencies,
     "category": categories,
     "price": floats,
     "available": booleans,

@@ -1,0 +1,205 @@
+"""Writes that share one transaction: :class:`Batch` (from :meth:`Store.batch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select
+
+from cartwise.data import bulk
+from cartwise.data import tables as t
+from cartwise.data.event_times import EventTimeWindow
+from cartwise.data.schema import Event, Item, User
+from cartwise.data.times import now_epoch, to_epoch
+from cartwise.errors import InputError
+
+UnknownItemPolicy = Literal["reject", "placeholder"]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an event append did: rows written, rows skipped as already present, items created."""
+
+    inserted: int
+    duplicates: int
+    placeholders: int = 0
+
+
+def item_row(item: Item) -> dict[str, Any]:
+    """An Item as a row of the items table."""
+    row = item.model_dump(exclude={"created_at"})
+    row["created_at"] = to_epoch(item.created_at)
+    row["placeholder"] = False
+    return row
+
+
+def event_row(ev: Event) -> dict[str, Any]:
+    """An Event as a row of the events table (keys: :data:`~cartwise.data.tables.EVENT_COLUMNS`)."""
+    return {
+        "event_id": ev.event_id,
+        "user_id": ev.user_id,
+        "session_id": ev.session_id,
+        "item_id": ev.item_id,
+        "kind": ev.kind.value,
+        "value": ev.value,
+        "query": ev.query,
+        "ts": to_epoch(ev.timestamp),
+        "context": ev.context or None,
+    }
+
+
+def _placeholder(item_id: str, now: float) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "title": "",
+        "description": "",
+        "category": [],
+        "brand": "",
+        "price": None,
+        "currency": "USD",
+        "available": False,
+        "attributes": {},
+        "created_at": now,
+        "placeholder": True,
+    }
+
+
+#: Text fields written per table; a NUL character in any is refused (PostgreSQL cannot store it).
+_TEXT_FIELDS = {
+    "items": ("id", "title", "description", "brand", "currency"),
+    "users": ("id",),
+    "events": ("event_id", "user_id", "session_id", "item_id", "kind", "query"),
+}
+_CURRENCY_MAX = 8
+
+
+def check_texts(table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse what one backend would store and the other would not: NUL characters in text,
+    currency codes longer than the column. One join per column finds whether any value has a
+    NUL (~20 ms per million ids); only then is the first such row looked for.
+
+    Raises:
+        InputError: naming the record (1-based position), the field and the fix.
+    """
+    for name in _TEXT_FIELDS[table]:
+        values = columns.get(name)
+        if values and "\x00" in "".join(v for v in values if v is not None):
+            row = next(i for i, v in enumerate(values) if v is not None and "\x00" in v)
+            raise InputError(
+                f"{values[row]!r} contains a NUL character (\\x00); remove it",
+                source=table,
+                line=row + 1,
+                field=name,
+            )
+    for row, code in enumerate(columns.get("currency", [])):
+        if len(code) > _CURRENCY_MAX:
+            raise InputError(
+                f"{code!r} is not a currency code; write one such as EUR or USD",
+                source=table,
+                line=row + 1,
+                field="currency",
+            )
+
+
+class Batch:
+    """Writes that share one transaction (see :meth:`Store.batch`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self._conn.dialect.name
+
+    def upsert_items(self, items: Iterable[Item]) -> int:
+        """Insert or replace items by id. Returns how many were written."""
+        rows = [item_row(i) for i in items]
+        check_texts("items", {f: [r[f] for r in rows] for f in _TEXT_FIELDS["items"]})
+        return bulk.upsert(self._conn, t.items, rows)
+
+    def upsert_users(self, users: Iterable[User]) -> int:
+        """Insert or replace users by id. Returns how many were written."""
+        rows = [
+            {"id": u.id, "attributes": u.attributes, "created_at": to_epoch(u.created_at)}
+            for u in users
+        ]
+        check_texts("users", {"id": [r["id"] for r in rows]})
+        return bulk.upsert(self._conn, t.users, rows)
+
+    def existing_item_ids(self, ids: Iterable[str]) -> set[str]:
+        """The subset of `ids` that are items in the store."""
+        wanted = list(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            found.update(self._conn.scalars(select(t.items.c.id).where(t.items.c.id.in_(chunk))))
+        return found
+
+    def append_events(
+        self, events: Iterable[Event], *, unknown_items: UnknownItemPolicy = "reject"
+    ) -> AppendResult:
+        """Append events; an event whose `event_id` is already stored is skipped (idempotent).
+
+        Raises:
+            InputError: an event time outside :class:`EventTimeWindow` (row and field named).
+        """
+        rows = [event_row(e) for e in events]
+        EventTimeWindow.from_settings().check([r["ts"] for r in rows])
+        return self.append_event_rows(rows, unknown_items=unknown_items)
+
+    def append_event_rows(
+        self, rows: Sequence[dict[str, Any]], *, unknown_items: UnknownItemPolicy = "reject"
+    ) -> AppendResult:
+        """Fast path for validated rows (keys: :data:`cartwise.data.tables.EVENT_COLUMNS`,
+        `ts` as epoch seconds). Users that do not exist yet are created."""
+        columns = {c: [r[c] for r in rows] for c in t.EVENT_COLUMNS}
+        return self.append_event_columns(columns, unknown_items=unknown_items)
+
+    def append_event_columns(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        unknown_items: UnknownItemPolicy = "reject",
+    ) -> AppendResult:
+        """:meth:`append_event_rows` for rows given column by column (one list per name of
+        :data:`cartwise.data.tables.EVENT_COLUMNS`, all of one length): what file imports use,
+        without a dict per row. On PostgreSQL, large appends go through COPY."""
+        n = len(columns["event_id"])
+        if n == 0:
+            return AppendResult(0, 0)
+        check_texts("events", columns)
+        placeholders = self._check_items(columns["item_id"], unknown_items)
+        now = now_epoch()
+        if self.dialect == "postgresql" and n >= bulk.COPY_MIN_ROWS:
+            inserted = bulk.copy_events(self._conn, columns, now)
+        else:
+            user_ids = sorted(set(columns["user_id"]))
+            users = {"id": user_ids, "attributes": [{}] * len(user_ids)}
+            bulk.insert_ignore(self._conn, t.users, {**users, "created_at": [now] * len(user_ids)})
+            inserted = bulk.insert_ignore(
+                self._conn, t.events, {c: columns[c] for c in t.EVENT_COLUMNS}
+            )
+        return AppendResult(inserted, n - inserted, placeholders)
+
+    def _check_items(self, item_ids: Sequence[str | None], policy: UnknownItemPolicy) -> int:
+        named = {i for i in item_ids if i is not None}
+        missing = named - self.existing_item_ids(named)
+        if not missing:
+            return 0
+        if policy == "reject":
+            index = next(i for i, item in enumerate(item_ids) if item in missing)
+            raise InputError(
+                f"unknown item '{item_ids[index]}' ({len(missing)} unknown items in all); "
+                "import the items first, or allow placeholders (--unknown-items placeholder)",
+                source="events",
+                line=index + 1,
+                field="item_id",
+            )
+        now = now_epoch()
+        rows = [_placeholder(i, now) for i in sorted(missing)]
+        columns = {name: [r[name] for r in rows] for name in rows[0]}
+        bulk.insert_ignore(self._conn, t.items, columns)
+        return len(missing)
