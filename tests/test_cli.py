@@ -497,3 +497,24 @@ def test_demo_then_serves_the_store(
     assert os.environ["CARTWISE_MODEL_DIR"] == str(models)
     # the demo has no keys: it serves this machine only, and trusts no forwarded headers
     assert os.environ["CARTWISE_INSECURE_LOCAL"] == "true" and call["proxy_headers"] is False
+
+
+@pytest.mark.slow
+def test_training_writes_a_line_per_epoch_when_the_output_is_a_file(
+    loaded: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "train.log"
+    cmd = [
+        sys.executable, "-c", "import sys; from cartwise.cli import app; sys.argv[0] = 'cartwise'; app()",
+        "--log-file", str(log), "train", "--model", "sasrec", "--store", str(loaded),
+        "--model-dir", str(tmp_path / "models"),
+        "--set", "epochs=3", "--set", "patience=null", "--set", "embedding_size=8",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    epochs = [line for line in done.stderr.splitlines() if " epoch " in line]
+    assert len(epochs) == 3, done.stderr  # stderr is a pipe here: one line per epoch, no bar
+    assert all("loss" in line and "ndcg@10" in line and " s" in line for line in epochs)
+    assert "fitted sasrec" in done.stderr
+    written = log.read_text()
+    assert written.count(" epoch ") == 3 and "fitted sasrec" in written
