@@ -504,8 +504,9 @@ def test_training_writes_a_line_per_epoch_when_the_output_is_a_file(
     loaded: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "train.log"
+    script = "import sys; from cartwise.cli import app; sys.argv[0] = 'cartwise'; app()"
     cmd = [
-        sys.executable, "-c", "import sys; from cartwise.cli import app; sys.argv[0] = 'cartwise'; app()",
+        sys.executable, "-c", script,
         "--log-file", str(log), "train", "--model", "sasrec", "--store", str(loaded),
         "--model-dir", str(tmp_path / "models"),
         "--set", "epochs=3", "--set", "patience=null", "--set", "embedding_size=8",
