@@ -230,7 +230,8 @@ BAD_INPUT = {
     ),
     "unknown kind": (
         HEADER + GOOD + "u1,i2,buy,2024-03-04T10:01:00Z\n",
-        "error: events.csv, line 3, field 'kind': unknown event kind 'buy'; valid kinds: view,",
+        "error: events.csv, line 3, field 'kind': unknown event kind 'buy'; map the file's value "
+        "to a Cartwise kind (--kind-map buy=KIND",
     ),
     "bad timestamp": (
         HEADER + "u1,i1,view,yesterday\n" + GOOD,

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cartwise.cli import data as cli_data
 from cartwise.cli import db as cli_db
+from cartwise.cli import kinds as cli_kinds
 from cartwise.cli import models as cli_models
 from cartwise.cli import service as cli_service
 from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
@@ -114,3 +115,4 @@ cli_data.register(command)
 cli_models.register(command)
 cli_service.register(command)
 app.add_typer(cli_db.db_app, name="db")
+app.add_typer(cli_kinds.app)

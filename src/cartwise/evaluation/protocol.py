@@ -93,10 +93,7 @@ def evaluate(
     for start in tqdm(starts, disable=not progress, desc=f"evaluate {model.name}", unit="batch"):
         stop = min(start + batch, len(evalset))
         inputs = evalset.inputs[start:stop]
-        queries = [
-            Query(np.asarray(h, dtype=np.int64), int(u))
-            for h, u in zip(inputs, evalset.users[start:stop], strict=True)
-        ]
+        queries = _queries(evalset, start, stop)
         masked = m.mask_scores(model.score_many(queries), inputs if exclude_seen else None)
         targets = evalset.targets[start:stop]
         if single:
@@ -178,6 +175,20 @@ def tune(
         del fitted, result  # before the next fit: EASE's weights alone are 4 (n + 1)² bytes
     assert best is not None  # product() of lists yields at least one combination
     return best[1], table
+
+
+def _queries(evalset: EvalSet, start: int, stop: int) -> list[Query]:
+    """Queries of the users at positions start..stop, with input kinds and times if any."""
+    kinds, times = evalset.input_kinds, evalset.input_times
+    return [
+        Query(
+            np.asarray(evalset.inputs[i], dtype=np.int64),
+            int(evalset.users[i]),
+            None if kinds is None else np.asarray(kinds[i], dtype=np.int64),
+            None if times is None else np.asarray(times[i], dtype=np.float64),
+        )
+        for i in range(start, stop)
+    ]
 
 
 def _check(evalset: EvalSet, n_items: int, ks: Sequence[int]) -> None:

@@ -8,7 +8,7 @@ written through :meth:`Batch.append_event_columns` in chunks (COPY on PostgreSQL
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,7 +41,8 @@ KINDS_HELP = ", ".join(k.value for k in EventKind)
 
 @dataclass(frozen=True)
 class EventOptions:
-    """How to treat unknown items, repeated ids, missing kinds, negative values, missing users."""
+    """How to treat unknown items, repeated ids, missing kinds, negative values, missing users,
+    and which file kind values stand for which Cartwise kinds (`kind_map`, lowercase keys)."""
 
     unknown_items: Literal["reject", "placeholder"] = "reject"
     on_duplicate: Literal["error", "first", "last"] = "error"
@@ -49,6 +50,25 @@ class EventOptions:
     negative_value: Literal["return", "skip", "error"] = "error"
     missing_user: Literal["error", "skip"] = "error"
     progress: bool = False
+    kind_map: Mapping[str, str] = field(default_factory=dict)
+
+
+def map_kinds(text: pd.Series, kind_map: Mapping[str, str]) -> pd.Series:
+    """File kind values (lowercase text, NA when missing) → Cartwise kinds via `kind_map`;
+    values the map does not name stay as they are."""
+    if not kind_map:
+        return text
+    mapped = text.map(dict(kind_map))
+    return mapped.where(mapped.notna(), text)
+
+
+def unknown_kind_message(value: object, known: Sequence[str]) -> str:
+    """The error for a kind value that is neither a known kind nor mapped to one."""
+    return (
+        f"unknown event kind {value!r}; map the file's value to a Cartwise kind (--kind-map "
+        f"{value}=KIND, kind_map={{{str(value)!r}: KIND}} in Python) or declare it as the "
+        f"shop's own kind (cartwise kinds add {value}); kinds: {', '.join(known)}"
+    )
 
 
 @dataclass
@@ -100,7 +120,7 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
     elif missing.any():
         out.skipped["missing user_id"] = int(missing.sum())
         frame, users = frame[~missing], users[~missing]
-    kinds, values = _kinds_and_values(source, frame, opts)
+    kinds, values = _kinds_and_values(source, frame, opts, [k.name for k in store.event_kinds()])
     rows = _negatives(source, _Rows(frame, users, kinds, values), opts, out.skipped)
     data, items, dropped = _event_data(source, rows, opts)
     if dropped:
@@ -110,23 +130,23 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
 
 
 def _kinds_and_values(
-    source: MappedTable, frame: pd.DataFrame, opts: EventOptions
+    source: MappedTable, frame: pd.DataFrame, opts: EventOptions, known: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     if "kind" in source.columns:
-        text = as_text(frame[source.columns["kind"]]).str.lower()
+        text = map_kinds(as_text(frame[source.columns["kind"]]).str.lower(), opts.kind_map)
         if opts.default_kind is not None:
             text = text.fillna(opts.default_kind)
         source.fail_where(
             text.isna(),
             frame.index,
             "kind",
-            f"empty event kind; write one of: {KINDS_HELP}, or set a default kind for such "
-            "rows: pass e.g. --kind purchase (default_kind='purchase' in Python)",
+            f"empty event kind; write one of: {', '.join(known)}, or set a default kind for "
+            "such rows: pass e.g. --kind purchase (default_kind='purchase' in Python)",
         )
-        bad = np.flatnonzero(~text.isin([k.value for k in EventKind]).to_numpy())
+        bad = np.flatnonzero(~text.isin(known).to_numpy())
         if len(bad):
             shown = frame[source.columns["kind"]].iloc[bad[0]]
-            message = f"unknown event kind {shown!r}; valid kinds: {KINDS_HELP}"
+            message = unknown_kind_message(shown, known)
             raise source.error(message, name="kind", row=int(frame.index[bad[0]]))
         kinds = text.to_numpy(dtype=object)
     else:
