@@ -115,6 +115,10 @@ class Holdout:
         return "patience" not in model_class(name).config_class.model_fields
 
 
+#: The default holdout: each shopper's latest event.
+HOLDOUT = Holdout()
+
+
 def train_on_store(
     store: Store,
     versions: Versions,
@@ -122,7 +126,7 @@ def train_on_store(
     config: dict[str, Any] | None = None,
     *,
     rng: Rng = 0,
-    holdout: Holdout | None = None,
+    holdout: Holdout | None = HOLDOUT,
     activate: bool = True,
     progress: bool = False,
 ) -> str:
@@ -130,18 +134,20 @@ def train_on_store(
     validation metrics in ``metrics.json``) and by default activate it. Returns its name.
 
     Args:
-        holdout: what to hold out (default :class:`Holdout`); None trains on everything
-            without validation. A store too small to hold anything out trains without it.
+        holdout: what to hold out (default: each shopper's latest event); None trains on
+            everything without validation. A store too small to hold anything out trains
+            without it.
     """
     # the kinds the model reads: positive ones, or every behaviour for the event-aware model
     data = Dataset.from_store(store, kinds=model_class(name)(config).input_kinds)
-    spec = Holdout() if holdout is None else holdout
+    spec = holdout or Holdout(refit=False)
     started = time.perf_counter()
+    train, valid = data, None
     try:
-        train, valid = holdout_recent(data, spec.last_days)
+        if holdout is not None:
+            train, valid = holdout_recent(data, spec.last_days)
     except DataError as exc:
         _log.warning("training without validation: %s", exc)
-        train, valid = data, None
     fitted = fit(name, config, train, valid=valid, rng=rng, progress=progress)
     metrics = _valid_metrics(fitted, valid)
     if valid is not None and spec.refits(name):

@@ -83,4 +83,4 @@ def test_generated_reasons_stay_grounded_in_the_attention_evidence(engine: Engin
 
 
 def _history(engine: Engine, user: str) -> list[str]:
-    return [item for item, _ in recent_items(engine.store, user, 200)]
+    return [item for item, _, _ in recent_items(engine.store, user, 200)]

@@ -52,7 +52,7 @@ def test_engine_reasons_name_only_the_item_and_the_shoppers_history(
         users = sorted(data.truth.taste)[:15]
         checked = 0
         for user in users:
-            history = {i for i, _ in recent_items(engine.store, user, 200)}
+            history = {i for i, _, _ in recent_items(engine.store, user, 200)}
             items = {i.id: i for i in data.items}
             allowed = {items[i].title for i in history} | {items[i].brand for i in history}
             for rec in engine.recommend_user(user, 5).items:

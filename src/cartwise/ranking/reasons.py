@@ -9,7 +9,7 @@ title quoted comes from the catalog, every verb from the shopper's own event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +36,23 @@ FILLER = "more from the catalog"
 
 @dataclass(frozen=True)
 class Touch:
-    """One history event usable as evidence: model index, event kind and item title."""
+    """One history event usable as evidence: model index, event kind, item title and when it
+    happened (epoch seconds; None when unknown, e.g. a session's events)."""
 
     index: int
     kind: str
     title: str
+    time: float | None = None
+
+
+#: Builds the model query of a history of touches (item indices; kinds and times for models
+#: that read them).
+QueryOf = Callable[[Sequence[Touch]], Query]
+
+
+def id_query(touches: Sequence[Touch]) -> Query:
+    """The query of item indices alone."""
+    return Query.of([t.index for t in touches])
 
 
 def because(touch: Touch) -> str:
@@ -60,9 +72,9 @@ def recent_touches(history: Sequence[Touch]) -> list[Touch]:
     return list(recent.values())
 
 
-def evidence_queries(touches: Sequence[Touch]) -> list[Query]:
+def evidence_queries(touches: Sequence[Touch], query_of: QueryOf = id_query) -> list[Query]:
     """What :func:`reasons_from_scores` needs scored: each touch alone, then no history."""
-    return [Query.of([t.index]) for t in touches] + [Query.of([])]
+    return [query_of([t]) for t in touches] + [query_of([])]
 
 
 def attribute(model: Recommender, history: Sequence[Touch], chosen: Sequence[int]) -> list[str]:

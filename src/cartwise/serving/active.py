@@ -12,17 +12,20 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cartwise.data.catalog import CatalogIndex
+from cartwise.data.dataset import selected_kinds
+from cartwise.data.store import Store
 from cartwise.errors import ModelError
 from cartwise.lifecycle import ACTIVE_FILE, Versions
-from cartwise.models.base import Recommender
+from cartwise.models.base import Query, Recommender
 from cartwise.ranking.filters import Filters, catalog_mask
+from cartwise.ranking.reasons import Touch
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +87,25 @@ class ModelView:
         """The model index of an external item id, or None when the model does not know it."""
         assert self.model.items_ is not None
         return self.model.items_.get(item_id)
+
+    def query(self, touches: Sequence[Touch]) -> Query:
+        """The model's query for a history of touches: item indices, plus kind codes and times
+        when the model reads them (an event-aware model: it has ``kinds_`` and
+        ``kind_codes``)."""
+        indices = [t.index for t in touches]
+        if getattr(self.model, "kinds_", None) is None:
+            return Query.of(indices)
+        codes = self.model.kind_codes([t.kind for t in touches])  # type: ignore[attr-defined]
+        times = [t.time if t.time is not None else np.nan for t in touches]
+        return Query.of(indices, kinds=codes, times=times)
+
+    def read_kinds(self, store: Store) -> list[str]:
+        """The event kinds this view's model reads (its ``input_kinds``), resolved against the
+        store's declared kinds once per view."""
+        found: list[str] | None = self.memo.get("read_kinds")
+        if found is None:
+            found = self.memo["read_kinds"] = selected_kinds(store, self.model.input_kinds)
+        return found
 
     def decode(self, indices: list[int]) -> list[str]:
         """Model indices → external item ids."""

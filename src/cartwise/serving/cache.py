@@ -44,12 +44,13 @@ class _Entry:
     seen: Seen
 
 
-def history_digest(pairs: Iterable[tuple[str, str]], exclude: Iterable[str] = ()) -> bytes:
-    """A 128-bit digest of a history ((item_id, kind) pairs, in order) and an exclusion set.
+def history_digest(events: Iterable[tuple[object, ...]], exclude: Iterable[str] = ()) -> bytes:
+    """A 128-bit digest of a history ((item_id, kind, time) events, in order) and an
+    exclusion set.
 
     ``repr`` quotes every string, so two different inputs never give the same text.
     """
-    text = repr((list(pairs), sorted(exclude)))
+    text = repr((list(events), sorted(exclude)))
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cartwise.data.catalog import CatalogIndex, ItemRows, compatibility_index
 from cartwise.data.store import Store
 from cartwise.errors import ModelError
-from cartwise.lifecycle import Holdout, Versions, train_on_store
+from cartwise.lifecycle import HOLDOUT, Holdout, Versions, train_on_store
 from cartwise.models.base import Query, Recommender, Rng
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.explain import Explainer, Explanation
@@ -173,10 +173,11 @@ class Engine:
 
     def train(
         self, model_name: str, config: dict[str, Any] | None = None, *, rng: Rng = None,
-        activate: bool = True, holdout: Holdout | None = None, progress: bool = False,
+        activate: bool = True, holdout: Holdout | None = HOLDOUT, progress: bool = False,
     ) -> str:  # fmt: skip
-        """Fit `model_name` on the store's events (:func:`cartwise.lifecycle.train_on_store`);
-        save it and by default activate it. Returns the new version's name."""
+        """Fit `model_name` on the store's events (:func:`cartwise.lifecycle.train_on_store`;
+        `holdout` None: no validation); save it and by default activate it. Returns the new
+        version's name."""
         return train_on_store(self.store, self.versions, model_name, config, rng=rng,
                               holdout=holdout, activate=activate, progress=progress)  # fmt: skip
 

@@ -185,12 +185,9 @@ def ingest_file(
             "buy": "purchase"}`` (case-insensitive); a target must be built in or declared
             (:meth:`Store.declare_kind`). Values the map does not name must be kinds already.
 
-    Returns:
-        What was read, written, skipped and created.
-
-    Raises:
-        IngestError: the file or a value in it is invalid; the store is unchanged.
-        InputError: an option is not one of the choices above.
+    Returns what was read, written, skipped and created. Raises IngestError when the file or a
+    value in it is invalid (the store is unchanged), InputError when an option is not one of
+    the choices above.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -202,16 +199,7 @@ def ingest_file(
     table = read_table(path)
     source = MappedTable(table, _resolve_columns(table, kind, dict(mapping or {}), opts))
     if kind == "events":
-        written = ingest_events(store, source, opts)
-        summary = IngestSummary(
-            kind,
-            path,
-            len(table.frame),
-            written.inserted,
-            written.duplicates,
-            written.skipped,
-            placeholders=written.placeholders,
-        )
+        summary = _events_summary(store, source, opts)
     else:
         summary = _records_summary(store, source, kind, opts)
     summary.ignored_columns = tuple(c for c in table.columns if c not in source.columns.values())
@@ -319,6 +307,19 @@ def _resolve_columns(
 
 
 # -- items and users ---------------------------------------------------------------------
+
+
+def _events_summary(store: Store, source: MappedTable, opts: EventOptions) -> IngestSummary:
+    written = ingest_events(store, source, opts)
+    return IngestSummary(
+        "events",
+        source.table.path,
+        len(source.table.frame),
+        written.inserted,
+        written.duplicates,
+        written.skipped,
+        placeholders=written.placeholders,
+    )
 
 
 def _records_summary(

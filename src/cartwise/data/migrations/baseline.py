@@ -29,11 +29,21 @@ REVISION = "0001"
 OLD_FEEDBACK_INDEX = "ix_feedback_rec"
 
 
+_IDENT = String(256)
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+
 def baseline_metadata() -> MetaData:
     """A new MetaData holding the six tables of revision 0001."""
     metadata = MetaData()
-    ident = String(256)
-    seq = BigInteger().with_variant(Integer, "sqlite")
+    _shop_tables(metadata)
+    _serving_tables(metadata)
+    return metadata
+
+
+def _shop_tables(metadata: MetaData) -> None:
+    """items, users, events and the text-vector cache as revision 0001 defined them."""
+    ident, seq = _IDENT, _SEQ
     Table(
         "items",
         metadata,
@@ -81,6 +91,11 @@ def baseline_metadata() -> MetaData:
         Column("dim", Integer, nullable=False),
         Column("vector", LargeBinary, nullable=False),
     )
+
+
+def _serving_tables(metadata: MetaData) -> None:
+    """served and feedback as revision 0001 defined them."""
+    ident, seq = _IDENT, _SEQ
     Table(
         "served",
         metadata,
@@ -105,4 +120,3 @@ def baseline_metadata() -> MetaData:
         Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
         Index("ix_feedback_user", "user_id"),
     )
-    return metadata

@@ -6,14 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cartwise.data.history import recent_items
 from cartwise.errors import InputError
-from cartwise.models.base import Query
 from cartwise.ranking.ads import engagement_probabilities, rank_candidates, relevance_of
 from cartwise.ranking.filters import Filters
 from cartwise.ranking.results import AdChoice, AdRanking
 from cartwise.serving.context import Context
-from cartwise.serving.scenarios.common import HISTORY_LIMIT, require_items, touches_of
+from cartwise.serving.scenarios.common import history, require_items, touches_of
 
 
 def rank_ads(
@@ -31,8 +29,8 @@ def rank_ads(
         raise InputError("each candidate item may appear once", field="candidates")
     fresh = require_items(ctx.store, ids)
     view = ctx.view()
-    touches = touches_of(view, recent_items(ctx.store, user_id, HISTORY_LIMIT))
-    scores = ctx.scorer.score(view.model, Query.of([t.index for t in touches]))
+    touches = touches_of(view, history(ctx, view, user_id))
+    scores = ctx.scorer.score(view.model, view.query(touches))
     scores = scores.astype(np.float64)
     scores[~view.vocab_mask(Filters())] = -np.inf
     idxs = [view.index(i) or -1 for i in ids]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from cartwise.data.history import recent_items
+from cartwise.data.history import Touched
 from cartwise.ranking.explain import (
     Evidence,
     Explainer,
@@ -23,7 +23,7 @@ from cartwise.ranking.reasons import COLD_START, Touch, evidence_queries, recent
 from cartwise.ranking.results import Recommendation, Served
 from cartwise.serving.active import ModelView
 from cartwise.serving.context import Context
-from cartwise.serving.scenarios.common import HISTORY_LIMIT, touches_of
+from cartwise.serving.scenarios.common import history, touches_of
 
 
 def pool_size(ctx: Context, k: int) -> int:
@@ -35,12 +35,12 @@ def pool_size(ctx: Context, k: int) -> int:
 def finish(
     ctx: Context,
     view: ModelView,
-    recent: Sequence[tuple[str, str]],
+    recent: Sequence[Touched],
     served: Served,
     k: int,
     user_id: str | None = None,
 ) -> Served:
-    """`served` (the model's list for the (item_id, kind) history `recent`) reordered by the
+    """`served` (the model's list for the (item_id, kind, time) history `recent`) reordered by the
     reranker and phrased by the explainer, when they are configured."""
     if ctx.reranker is None and ctx.explainer is None:  # no later stage changes it
         return served
@@ -101,7 +101,7 @@ def evidence(
         return [shared for _ in served.items]
     recent = recent_touches(touches)
     indices = [view.index(r.item.id) for r in served.items]
-    rows = ctx.scorer.score_many(model, evidence_queries(recent))
+    rows = ctx.scorer.score_many(model, evidence_queries(recent, view.query))
     chosen = [i if i is not None else 0 for i in indices]
     return history_evidence(rows, recent, chosen, [_brand(view, t) for t in recent])
 
@@ -113,7 +113,7 @@ def explain_user(
     (phrased by the context's explainer, else by template): the past events that drove it, with
     their weights (attention shares for SASRec, score lifts otherwise)."""
     view = ctx.view()
-    touches = touches_of(view, recent_items(ctx.store, user_id, HISTORY_LIMIT))
+    touches = touches_of(view, history(ctx, view, user_id))
     explainer = ctx.explainer or Explainer()
     if not touches:
         found = [[Evidence("popular", COLD_START)] for _ in served.items]

@@ -59,7 +59,7 @@ def _similar(
     reasons = [reason] * len(picks)
     if by_history and idx is not None:
         touch = [Touch(idx, "view", title)]
-        rows = ctx.scorer.score_many(view.model, evidence_queries(touch))
+        rows = ctx.scorer.score_many(view.model, evidence_queries(touch, view.query))
         evidence = reasons_from_scores(rows, touch, [p.index for p in picks])
         liked = f"shoppers who liked '{title}' also liked this"
         reasons = [POPULAR if r == POPULAR else liked for r in evidence]
@@ -81,7 +81,7 @@ def _neighbours(
             scores[s.item] = s.score
         return scores, f"similar to '{title}'", False
     except ModelError:  # no item-to-item notion: score the item as a one-item history
-        scores = ctx.scorer.score(model, Query.of([idx])).astype(np.float64)
+        scores = ctx.scorer.score(model, view.query([Touch(idx, "view", "")])).astype(np.float64)
         scores[idx] = -np.inf
         return scores, "", True
 

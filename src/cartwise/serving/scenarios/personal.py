@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cartwise.data.history import shopper_events
-from cartwise.data.schema import POSITIVE_KINDS, EventKind
+from cartwise.data.history import Touched, shopper_events
+from cartwise.data.schema import EventKind
 from cartwise.models.base import Query, Recommender
 from cartwise.ranking.diversity import Diversity, HasItemVectors
 from cartwise.ranking.filters import Filters, check_category
@@ -36,7 +36,8 @@ from cartwise.serving.context import Context
 from cartwise.serving.scenarios.common import HISTORY_LIMIT, require_items, touches_of
 from cartwise.serving.scenarios.explain import finish, pool_size
 
-_POSITIVE = {k.value for k in POSITIVE_KINDS}
+#: Share of an item's buyers who bought it again, from which a purchase does not exclude it.
+REPURCHASE_MIN = 0.2
 
 
 def for_user(
@@ -67,10 +68,11 @@ def for_session(
     """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
     view = ctx.view()
     require_items(ctx.store, [item for item, _ in events])
-    positive = [(item, kind) for item, kind in events if kind in _POSITIVE]
+    read = set(view.read_kinds(ctx.store))
+    recent: list[Touched] = [(i, kind, None) for i, kind in events if kind in read]
+    recent = recent[-HISTORY_LIMIT:]
     bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
-    exclude = bought if exclude_purchased else set()
-    recent = positive[-HISTORY_LIMIT:]
+    exclude = not_again(view, bought) if exclude_purchased else set()
     served = cached_list(ctx, view, recent, exclude, pool_size(ctx, k), filters, diversity)
     return finish(ctx, view, recent, served, k)
 
@@ -78,13 +80,13 @@ def for_session(
 def cached_list(
     ctx: Context,
     view: ModelView,
-    recent: Sequence[tuple[str, str]],
+    recent: Sequence[Touched],
     exclude: set[str],
     k: int,
     filters: Filters | None,
     diversity: Diversity | None,
 ) -> Served:
-    """The model's top-k for a history of (item_id, kind) pairs, with template reasons:
+    """The model's top-k for a history of (item_id, kind, time) events, with template reasons:
     from the answer cache when nothing it depends on changed."""
     filters = filters or Filters()
     check_category(view.catalog, filters)
@@ -112,7 +114,7 @@ def model_list(
     rows: np.ndarray | None = None
     if touches:  # one scoring pass: the history, the evidence for reasons, the empty history
         recent = recent_touches(touches)
-        queries = [Query.of([t.index for t in touches]), *evidence_queries(recent)]
+        queries = [view.query(touches), *evidence_queries(recent, view.query)]
         rows = ctx.scorer.score_many(model, queries)
         scores = popularity_ties(view, rows[-1]).apply(rows[0], rows[-1])
     else:
@@ -132,6 +134,19 @@ def model_list(
         reasons = [COLD_START] * len(picks)
     items = [Recommendation(p.item, p.score, r) for p, r in zip(picks, reasons, strict=True)]
     return Served(view.version, items)
+
+
+def not_again(view: ModelView, bought: set[str]) -> set[str]:
+    """The purchased items not to recommend again: all of them, except those the shop's data
+    shows shoppers buy again (consumables, refills: a repurchase rate of at least
+    :data:`REPURCHASE_MIN` among their buyers, when the model learnt those rates)."""
+    rates = getattr(view.model, "repurchase_", None)
+    if rates is None:
+        return bought
+    again = {
+        i for i in bought if (idx := view.index(i)) is not None and rates[idx] >= REPURCHASE_MIN
+    }
+    return bought - again
 
 
 def item_vectors(model: Recommender) -> np.ndarray | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cartwise.data.history import recent_items
+from cartwise.data.history import DEFAULT_KINDS, Touched, recent_items
+from cartwise.data.schema import EventKind
 from cartwise.errors import InputError
-from cartwise.models.base import Query
 from cartwise.ranking.explain import Evidence, text_match_evidence
 from cartwise.ranking.filters import Filters, catalog_mask, check_category
 from cartwise.ranking.pipeline import Pick, pick
@@ -39,10 +39,11 @@ def search(
     check_category(catalog, filters)
     matcher = ctx.matchers.get(catalog)
     parsed = parse_query(query, catalog)
-    history = recent_items(ctx.store, user_id, HISTORY_LIMIT) if user_id else []
+    history = _history(ctx, view, user_id) if user_id else []
     personal = _personal_scores(ctx, view, history) if personalization > 0 else None
     compatible = ctx.compatible.get(catalog) if history else {}
-    owned = owned_item(parsed, history, catalog, compatible) if history else None
+    pairs = [(item, kind) for item, kind, _ in history]
+    owned = owned_item(parsed, pairs, catalog, compatible) if history else None
     ranking = rank(
         parsed,
         matcher,
@@ -75,8 +76,16 @@ def _nothing_matches(query: str, ranking: Ranking, filters: Filters) -> str:
     return f"no item matching '{query}' passes the filters; loosen them to see matches"
 
 
+def _history(ctx: Context, view: ModelView | None, user_id: str) -> list[Touched]:
+    """The shopper's latest events: the kinds the model reads, and purchases (what the shopper
+    owns is read from them)."""
+    kinds = set(view.read_kinds(ctx.store)) if view is not None else set(DEFAULT_KINDS)
+    kinds.add(EventKind.PURCHASE.value)
+    return recent_items(ctx.store, user_id, HISTORY_LIMIT, kinds=sorted(kinds))
+
+
 def _personal_scores(
-    ctx: Context, view: ModelView | None, history: list[tuple[str, str]]
+    ctx: Context, view: ModelView | None, history: list[Touched]
 ) -> np.ndarray | None:
     """The shopper's model scores per catalog row (-inf: unknown to the model), or None."""
     if view is None:
@@ -84,7 +93,7 @@ def _personal_scores(
     touches = touches_of(view, history)
     if not touches:
         return None
-    scores = ctx.scorer.score(view.model, Query.of([t.index for t in touches]))
+    scores = ctx.scorer.score(view.model, view.query(touches))
     personal = np.full(view.catalog.size, -np.inf)
     known = view.rows >= 0
     personal[view.rows[known]] = scores[known]
