@@ -425,6 +425,10 @@ def test_train_models_recommend(loaded: Path, tmp_path: Path) -> None:
     ]
     u2 = table_rows(ok("recommend", "u2", "-k", "3", "--store", loaded, "--model-dir", models))
     assert [(row[1], row[4]) for row in u2] == [("i1", "2.000"), ("i2", "2.000"), ("i3", "0.000")]
+    explained = ok("recommend", "u1", "-k", "1", "--explain", "--store", loaded,
+                   "--model-dir", models)  # fmt: skip
+    assert "1. Galaxy S23: Popular with shoppers right now. [template]" in explained
+    assert "   - popular with shoppers right now (popular, weight 0.00)" in explained
 
 
 def table_rows(output: str) -> list[list[str]]:

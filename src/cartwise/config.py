@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     search_semantic_weight: float = Field(
         default=0.5, ge=0, description="share of encoder cosine in hybrid search relevance"
     )
+    explain_budget_ms: int = Field(
+        default=250,
+        ge=0,
+        le=60_000,
+        description=(
+            "how long a request with explain=true waits for sentences phrased by the generator "
+            "(CARTWISE_GENERATOR); after it, the template sentence is sent and the phrased one "
+            "is kept for the next request"
+        ),
+    )
     rerank: bool = Field(
         default=False,
         description="reorder personalised lists with the generative LM (CARTWISE_GENERATOR)",

@@ -96,13 +96,31 @@ def train(
 def recommend(
     user_id: Annotated[str, typer.Argument(help="external id of the shopper")],
     k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="each item's evidence and a sentence phrased from it (by CARTWISE_GENERATOR "
+            "when set; the command waits for it)",
+        ),
+    ] = False,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
     """Show recommendations for a shopper from the active model."""
     engine = configured_engine(store, models)
+    if explain:  # a command, not a request: wait for the generator's sentences
+        engine.ctx.explain_budget = max(engine.ctx.explain_budget, 600.0)
     title = f"for {user_id} ({engine.active_version()})"
-    console.print(_table(title, engine.recommend_user(user_id, k).items))
+    items = engine.recommend_user(user_id, k, explain=explain).items
+    console.print(_table(title, items))
+    for n, rec in enumerate(items if explain else [], 1):
+        assert rec.explanation is not None
+        console.print(f"{n}. {rec.item.title or rec.item.id}: {rec.explanation.reason} "
+                      f"[{rec.explanation.source}]", highlight=False, markup=False)  # fmt: skip
+        for fact in rec.explanation.evidence:
+            console.print(f"   - {fact.text} ({fact.kind}, weight {fact.weight:.2f})",
+                          highlight=False, markup=False)  # fmt: skip
 
 
 def search(

@@ -114,6 +114,26 @@ class DeletedItemOut(_Body):
 
 
 # -- recommendations ----------------------------------------------------------------------------
+class EvidenceOut(_Body):
+    """One fact behind a recommendation, computed by the system."""
+
+    kind: Literal["history", "text_match", "new_arrival", "popular"]
+    text: str = Field(description="the fact in words, e.g. \"you bought 'Galaxy S23'\"")
+    weight: float = Field(description="its strength: attention share, score lift or relevance")
+
+
+class ExplanationOut(_Body):
+    """Why an item is recommended: the evidence and one sentence phrased from it only."""
+
+    sentence: str
+    source: Literal["generator", "template"] = Field(
+        description="generator: phrased by the language model and checked against the "
+        "evidence; template: fixed wording (no generator, its sentence was blocked, or it was "
+        "not ready within the budget: the next request gets it)"
+    )
+    evidence: list[EvidenceOut]
+
+
 class Recommended(_Body):
     """One item of an answer, with its score and why it is there.
 
@@ -126,6 +146,9 @@ class Recommended(_Body):
     reason: str
     item: Item
     details: dict[str, float] = Field(default_factory=dict)
+    explanation: ExplanationOut | None = Field(
+        default=None, description="with explain=true: the evidence and its sentence"
+    )
 
 
 class RecommendationsOut(_Body):
@@ -168,6 +191,9 @@ class _Filtering(_Body):
         default=True,
         description="record the answer as shown (for feedback and online metrics); false for "
         "previews such as the dashboard's",
+    )
+    explain: Flag = Field(
+        default=False, description="each item with its evidence and a sentence phrased from it"
     )
 
 
