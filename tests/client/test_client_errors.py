@@ -141,3 +141,19 @@ def test_requests_carry_the_key_the_path_ids_quoted_and_the_parameters() -> None
     assert get.headers["user-agent"].startswith("cartwise-client/")
     assert json.loads(post.content) == {"query": "shoes", "k": 2, "log": True, "max_price": 50.0}
     assert post.headers["content-type"] == "application/json"
+
+
+def test_an_error_body_with_fields_a_newer_service_added_is_still_typed() -> None:
+    body = _error("NotFoundError", "unknown item 'p9'")
+    body["error"]["incident"] = "abc"
+    body["trace_id"] = "t-1"
+    with pytest.raises(ApiNotFoundError, match="unknown item 'p9'"):
+        _answering(404, body).get_item("p9")
+
+
+def test_readiness_reads_its_503_body_but_a_proxy_page_is_an_error() -> None:
+    not_ready = {"ready": False, "model_version": None, "search_index": False}
+    assert _answering(503, not_ready).ready().ready is False
+    with pytest.raises(ApiUnavailableError) as caught:
+        _answering(503, b"<html>maintenance</html>").ready()
+    assert caught.value.message == "<html>maintenance</html>"

@@ -1,28 +1,24 @@
 """One request to the service, described before it is sent: route, path, query, body, and how
-the answer is read into the service's own response model.
+the answer is read into the service's own response model (tolerantly of fields a newer service
+added: :mod:`.tolerant`).
 
 The sync and async clients send the same :class:`Call` objects, so each endpoint is written
-once (:mod:`cartwise.client.endpoints`). Answers are read *tolerantly*: fields a newer server
-added are dropped before validation (the service's models forbid unknown fields, which is right
-for requests and wrong for a client that may be older than its server).
+once (:mod:`cartwise.client.endpoints`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypedDict, TypeVar, Union, get_args, get_origin
+from typing import Any, Generic, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from cartwise.client.errors import ApiError
-
-_log = logging.getLogger(__name__)
+from cartwise.client.errors import ApiError, error_from_response
+from cartwise.client.tolerant import known_fields
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -91,10 +87,12 @@ class Call(Generic[T]):
 
     def read(self, response: httpx.Response) -> T:
         """The answer as the route's model; an answer that is not (a proxy's page, say) is an
-        :class:`~.errors.ApiError` of type ``InvalidAnswer``."""
+        :class:`~.errors.ApiError`: the one its error status maps to, else ``InvalidAnswer``."""
         try:
             return self.parse(response)
         except (ValueError, ValidationError) as exc:
+            if response.is_error:  # e.g. a proxy's 503 page where /ready's body was expected
+                raise error_from_response(response) from exc
             raise ApiError(
                 response.status_code,
                 "InvalidAnswer",
@@ -127,32 +125,3 @@ def model(cls: type[M]) -> Callable[[httpx.Response], M]:
 def text(response: httpx.Response) -> str:
     """The answer's body as text."""
     return response.text
-
-
-def known_fields(cls: type[BaseModel], data: Any) -> Any:
-    """`data` without the keys `cls` (and the models inside it) does not declare."""
-    if not isinstance(data, dict):
-        return data
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        info = cls.model_fields.get(name)
-        if info is None:
-            _log.debug("dropping field %r the service sent in a %s", name, cls.__name__)
-            continue
-        out[name] = _known_as(info.annotation, value)
-    return out
-
-
-def _known_as(annotation: Any, value: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return known_fields(annotation, value)
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is list and isinstance(value, list) and args:
-        return [_known_as(args[0], v) for v in value]
-    if origin is dict and isinstance(value, dict) and len(args) == 2:
-        return {k: _known_as(args[1], v) for k, v in value.items()}
-    if origin in (Union, types.UnionType) and isinstance(value, dict):
-        for arg in args:
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return known_fields(arg, value)
-    return value

@@ -32,6 +32,7 @@ import json
 import httpx
 from pydantic import ValidationError
 
+from cartwise.client.tolerant import known_fields
 from cartwise.errors import (
     CartwiseError,
     ConfigError,
@@ -153,7 +154,7 @@ def error_class(status: int, kind: str) -> type[ApiError]:
 def error_from_response(response: httpx.Response) -> ApiError:
     """The exception for an error answer: its JSON error body, or (from a proxy, say) its text."""
     try:
-        detail = ErrorOut.model_validate(json.loads(response.content)).error
+        detail = ErrorOut.model_validate(known_fields(ErrorOut, json.loads(response.content))).error
     except (ValueError, ValidationError):
         text = response.text.strip()[:500] or response.reason_phrase
         return error_class(response.status_code, "HTTPError")(

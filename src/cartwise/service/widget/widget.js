@@ -132,9 +132,11 @@
     if (!answer.recommendation_id || !("IntersectionObserver" in window)) return;
     var observer = new IntersectionObserver(function (entries) {
       entries.forEach(function (entry) {
-        if (!entry.isIntersecting || entry.intersectionRatio < 0.5) return;
+        // 0.499: a ratio that crossed the 0.5 threshold may be reported a rounding below it
+        if (!entry.isIntersecting || entry.intersectionRatio < 0.499) return;
         if (document.visibilityState !== "visible") return; // checked again when shown
         observer.unobserve(entry.target);
+        items.splice(items.indexOf(entry.target), 1);
         enqueue(target, answer.recommendation_id, entry.target.getAttribute("data-item-id"), "impression");
       });
     }, { threshold: 0.5 });
@@ -142,7 +144,7 @@
     watched.push({ observer: observer, items: items });
   }
 
-  function rewatch() { // observing again reports each item's current intersection
+  function rewatch() { // observing again reports each unseen item's current intersection
     watched.forEach(function (w) {
       w.items.forEach(function (li) { w.observer.unobserve(li); w.observer.observe(li); });
     });
