@@ -95,11 +95,21 @@ class Settings(BaseSettings):
     )
 
     # -- HTTP service -----------------------------------------------------------------------
-    api_keys: dict[str, list[Literal["read", "write", "admin"]]] = Field(
+    api_keys: dict[str, list[Literal["read", "write", "admin", "storefront"]]] = Field(
         default_factory=dict,
         description=(
             "API key -> scopes, as JSON (CARTWISE_API_KEYS='{\"k1\": [\"read\"]}'). 'admin' "
-            "implies every scope. Empty: the service runs without keys, on loopback only."
+            "implies every scope; 'storefront' (for a key in web pages, e.g. the widget's) "
+            "allows recommendation lists and feedback only. Empty: the service runs without "
+            "keys, on loopback only."
+        ),
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "origins of web pages allowed to call the service from a browser (the storefront "
+            "widget on the shop's own domain), as JSON: "
+            "CARTWISE_CORS_ORIGINS='[\"https://shop.example\"]'. Empty: none"
         ),
     )
     insecure_local: bool = Field(

@@ -38,9 +38,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def router(scope: Scope | None, tag: str) -> APIRouter:
-    """A router whose routes need `scope` (None: open) and parse JSON strictly."""
-    deps = [Depends(require(scope))] if scope else []
+def router(scope: Scope | None, tag: str, *, also: tuple[Scope, ...] = ()) -> APIRouter:
+    """A router whose routes need `scope` or one of `also` (None: open) and parse JSON
+    strictly."""
+    deps = [Depends(require(scope, *also))] if scope else []
     return APIRouter(route_class=StrictJSONRoute, dependencies=deps, tags=[tag], responses=ERRORS)
 
 

@@ -36,7 +36,8 @@ from cartwise.service.routes.common import (
 from cartwise.service.schemas import RecommendationsOut, SessionIn
 from cartwise.serving.engine import Engine
 
-reader = router("read", "recommendations")
+# the storefront widget asks for these lists from the shop's pages
+reader = router("read", "recommendations", also=("storefront",))
 
 
 @reader.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
