@@ -154,7 +154,7 @@ def evaluate(
     for case in cases:
         parsed = parse_query(case["query"], catalog)
         personal = personal_scores(model, catalog, case["history"])
-        owned = owned_item(parsed.refers_to, case["history"], catalog) if parsed.refers_to else None
+        owned = owned_item(parsed, case["history"], catalog, compatible)
         targets = np.array([catalog.position[i] for i in case["relevant"]], dtype=np.int64)
         for mname, matcher in matchers.items():
             setups = {

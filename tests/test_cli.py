@@ -230,7 +230,8 @@ BAD_INPUT = {
     ),
     "unknown kind": (
         HEADER + GOOD + "u1,i2,buy,2024-03-04T10:01:00Z\n",
-        "error: events.csv, line 3, field 'kind': unknown event kind 'buy'; valid kinds: view,",
+        "error: events.csv, line 3, field 'kind': unknown event kind 'buy'; map the file's value "
+        "to a Cartwise kind (--kind-map buy=KIND",
     ),
     "bad timestamp": (
         HEADER + "u1,i1,view,yesterday\n" + GOOD,
@@ -497,3 +498,25 @@ def test_demo_then_serves_the_store(
     assert os.environ["CARTWISE_MODEL_DIR"] == str(models)
     # the demo has no keys: it serves this machine only, and trusts no forwarded headers
     assert os.environ["CARTWISE_INSECURE_LOCAL"] == "true" and call["proxy_headers"] is False
+
+
+@pytest.mark.slow
+def test_training_writes_a_line_per_epoch_when_the_output_is_a_file(
+    loaded: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "train.log"
+    script = "import sys; from cartwise.cli import app; sys.argv[0] = 'cartwise'; app()"
+    cmd = [
+        sys.executable, "-c", script,
+        "--log-file", str(log), "train", "--model", "sasrec", "--store", str(loaded),
+        "--model-dir", str(tmp_path / "models"),
+        "--set", "epochs=3", "--set", "patience=null", "--set", "embedding_size=8",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    epochs = [line for line in done.stderr.splitlines() if " epoch " in line]
+    assert len(epochs) == 3, done.stderr  # stderr is a pipe here: one line per epoch, no bar
+    assert all("loss" in line and "ndcg@10" in line and " s" in line for line in epochs)
+    assert "fitted sasrec" in done.stderr
+    written = log.read_text()
+    assert written.count(" epoch ") == 3 and "fitted sasrec" in written

@@ -5,6 +5,7 @@ Example: ``CARTWISE_STORE_URL=postgresql+psycopg://shop@db/cartwise cartwise sta
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,19 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(default=Path("var/models"), description="folder of saved models")
     seed: int = Field(default=7, description="random seed for demo data and training")
+    event_future_skew: timedelta = Field(
+        default=timedelta(days=1),
+        ge=timedelta(0),
+        description=(
+            "how far past the current time an event's timestamp may lie (clock skew between "
+            "systems); later events are rejected. An ISO 8601 duration: "
+            "CARTWISE_EVENT_FUTURE_SKEW=PT6H, P2D"
+        ),
+    )
+    event_time_floor: datetime = Field(
+        default=datetime(1990, 1, 1, tzinfo=UTC),
+        description="earliest event timestamp accepted (CARTWISE_EVENT_TIME_FLOOR=2000-01-01Z)",
+    )
 
     # -- language models (cartwise.text) ------------------------------------------------
     encoder_model: str = Field(

@@ -133,7 +133,8 @@ def train_on_store(
         holdout: what to hold out (default :class:`Holdout`); None trains on everything
             without validation. A store too small to hold anything out trains without it.
     """
-    data = Dataset.from_store(store)
+    # the kinds the model reads: positive ones, or every behaviour for the event-aware model
+    data = Dataset.from_store(store, kinds=model_class(name)(config).input_kinds)
     spec = Holdout() if holdout is None else holdout
     started = time.perf_counter()
     try:

@@ -40,13 +40,26 @@ def test_naive_and_offset_times_become_utc() -> None:
     [
         ({"kind": "view"}, "needs an item_id"),
         ({"kind": "search"}, "needs the query text"),
-        ({"kind": "teleport", "item_id": "i"}, "Input should be"),
+        ({"kind": "Tele port!", "item_id": "i"}, "is not an event kind; use a built-in kind"),
+        ({"kind": "x" * 33, "item_id": "i"}, "at most 32 characters"),
+        ({"kind": "favourite"}, "needs an item_id"),
         ({"kind": "view", "item_id": "i", "colour": "red"}, "Extra inputs are not permitted"),
     ],
 )
 def test_invalid_events_are_rejected(fields: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Event(event_id="e", user_id="u", timestamp=datetime(2024, 1, 1), **fields)
+
+
+def test_built_in_kinds_become_the_enum_and_shop_kinds_stay_names() -> None:
+    view = Event(
+        event_id="e", user_id="u", item_id="i", kind="view", timestamp=datetime(2024, 1, 1)
+    )
+    assert view.kind is EventKind.VIEW
+    fav = view.model_copy(update={"kind": "favourite"})
+    fav = Event.model_validate(fav.model_dump())
+    assert fav.kind == "favourite" and not isinstance(fav.kind, EventKind)
+    assert Event.model_validate_json(fav.model_dump_json()) == fav  # the store checks declared
 
 
 def test_negative_price_rejected() -> None:

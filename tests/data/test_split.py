@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.split import leave_last_out, temporal_cut
+from cartwise.data.split import events_before, leave_last_out, next_events, temporal_cut
 from cartwise.errors import DataError
 
 
@@ -92,3 +92,57 @@ def test_temporal_cut_errors() -> None:
         temporal_cut(untimed, 0.0)
     with pytest.raises(DataError, match="no user has events on both sides"):
         temporal_cut(timed(), 100.0)
+
+
+def kinded() -> Dataset:
+    rows = [
+        ("A", "a", "view", 1), ("A", "b", "view", 2), ("A", "b", "purchase", 3),
+        ("A", "c", "view", 10), ("A", "d", "purchase", 11),  # after 5: c is next, d next buy
+        ("B", "a", "view", 1), ("B", "a", "purchase", 12),  # next event re-buys a seen item
+        ("C", "x", "view", 7),  # no past
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "kind", "timestamp"])
+    return Dataset.from_frame(frame, name="kinded")
+
+
+def test_leave_last_out_carries_kinds_and_times_into_the_inputs() -> None:
+    data = kinded()
+    split = leave_last_out(data)
+    assert data.kind_vocab is not None
+    assert data.users.decode(split.test.users) == ["A"]
+    assert split.test.input_kinds is not None and split.test.input_times is not None
+    assert data.kind_vocab.decode(split.test.input_kinds[0]) == ["view"] * 2 + ["purchase", "view"]
+    assert split.test.input_times[0].tolist() == [1.0, 2.0, 3.0, 10.0]
+    assert split.valid.input_kinds is not None and len(split.valid.input_kinds[0]) == 3
+    assert split.train.kinds is not None and split.train.kind_vocab is data.kind_vocab
+    assert [len(k) for k in split.train.kinds] == [len(s) for s in split.train.sequences]
+
+
+def test_next_events_first_event_and_first_purchase_after_the_cut() -> None:
+    data = kinded()
+    nxt = next_events(data, 5.0)
+    assert data.users.decode(nxt.users) == ["A"]  # B's next item was seen, C has no past
+    assert decode(data, nxt.targets) == [["c"]]
+    assert decode(data, nxt.inputs) == [["a", "b", "b"]]
+    assert nxt.input_times is not None and nxt.input_times[0].tolist() == [1.0, 2.0, 3.0]
+    buy = data.kind_code("purchase")
+    assert buy is not None
+    bought = next_events(data, 5.0, kinds=[buy], fresh=False)
+    assert data.users.decode(bought.users) == ["A", "B"]
+    assert decode(data, bought.targets) == [["d"], ["a"]]
+    assert len(next_events(data, 5.0, until=10.5)) == 1
+    with pytest.raises(DataError, match="no user has a target event"):
+        next_events(data, 5.0, until=6.0)
+    assert events_before(data, 5.0).n_interactions == 4
+
+
+def test_evalset_subset_and_only_kinds() -> None:
+    data = kinded()
+    evalset = next_events(data, 5.0, fresh=False)
+    assert data.users.decode(evalset.subset([1]).users) == ["B"]
+    view = data.kind_code("view")
+    assert view is not None
+    views = evalset.only_kinds([view])
+    assert decode(data, views.inputs) == [["a", "b"], ["a"]]
+    assert views.input_times is not None and views.input_times[0].tolist() == [1.0, 2.0]
+    assert decode(data, views.targets) == decode(data, evalset.targets)

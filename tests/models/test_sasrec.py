@@ -17,13 +17,14 @@ from cartwise.data.split import leave_last_out
 from cartwise.errors import ConfigError, ModelError
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.base import Query
-from cartwise.models.sasrec import SASRec, SequenceBatches, _ranks
+from cartwise.models.sasrec import SASRec, SequenceBatches
 from cartwise.models.sasrec_net import (
     SASRecNet,
     dropout,
     linear_cross_entropy,
     sampled_cross_entropy,
 )
+from cartwise.models.sasrec_scoring import protocol_ranks as _ranks
 from cartwise.training import EpochRecord
 
 TINY: dict[str, Any] = {

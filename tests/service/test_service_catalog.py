@@ -69,7 +69,7 @@ def test_a_bad_row_rejects_the_batch_and_names_every_bad_row(
 ) -> None:
     batch = {
         "events": [
-            _event("b0", kind="wave"),
+            _event("b0", kind="Wave!"),  # not spelt as a kind: the schema rejects it
             _event("b1"),
             _event("b2", user_id=None),
             _event("b3", timestamp="yesterday"),
@@ -85,6 +85,26 @@ def test_a_bad_row_rejects_the_batch_and_names_every_bad_row(
         (3, "timestamp"),
     ]
     assert store.counts()["events"] == 17
+
+
+def test_unknown_kinds_reject_the_batch_until_declared(client: TestClient, store: Store) -> None:
+    batch = {"events": [_event("k0"), _event("k1", kind="favourite"), _event("k2", kind="wave")]}
+    r = client.post("/events", json=batch)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["type"] == "BatchError"
+    assert err["fields"] == [
+        {"index": 1, "field": "kind", "message": "unknown event kind 'favourite'"},
+        {"index": 2, "field": "kind", "message": "unknown event kind 'wave'"},
+    ]
+    assert "allowed kinds: view, click, add_to_cart" in err["message"]
+    assert "cartwise kinds add NAME" in err["message"]
+    assert store.counts()["events"] == 17
+    store.declare_kind("favourite")
+    batch = {"events": [_event("k0"), _event("k1", kind="favourite")]}
+    assert client.post("/events", json=batch).json() == {"inserted": 2, "duplicates": 0}
+    kinds = [e["kind"] for e in client.get("/users/z1/events").json()["events"]]
+    assert kinds == ["view", "favourite"]
 
 
 def test_unknown_items_reject_the_batch(client: TestClient, store: Store) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from cartwise.cli import data as cli_data
 from cartwise.cli import db as cli_db
+from cartwise.cli import kinds as cli_kinds
 from cartwise.cli import models as cli_models
 from cartwise.cli import service as cli_service
 from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
@@ -30,14 +32,50 @@ app = typer.Typer(
 command = command_on(app)
 
 
+#: Loggers whose INFO lines are progress (one line per training epoch, per fitted model, per
+#: import): written to stderr when it is not a terminal (where bars show progress instead).
+PROGRESS_LOGGERS = ("cartwise.training", "cartwise.models.fit", "cartwise.data.ingest")
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="also write progress and details here")
+    ] = None,
 ) -> None:
     """Cartwise: ingest a store's data, train recommenders, serve recommendations."""
     DebugFlag.on = debug
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    setup_logging(verbose, log_file, terminal=sys.stderr.isatty())
+
+
+def setup_logging(verbose: bool, log_file: Path | None, *, terminal: bool) -> None:
+    """Warnings to stderr (everything with --verbose); progress lines to stderr too when it is
+    not a terminal (a log file, a CI job); everything at INFO to `log_file` when given.
+    Calling it again (another command in the same process) replaces what it set up."""
+    logging.basicConfig(force=True)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(logging.INFO if verbose or log_file is not None else logging.WARNING)
+    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    for name in PROGRESS_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if getattr(h, "_cartwise_cli", False)]:
+            logger.removeHandler(old)
+        logger.setLevel(logging.INFO if not terminal or verbose or log_file else logging.NOTSET)
+        if not terminal and not verbose:
+            _attach(logger, logging.StreamHandler(sys.stderr), fmt)
+    if log_file is not None:
+        _attach(root, logging.FileHandler(log_file), fmt)
+
+
+def _attach(logger: logging.Logger, handler: logging.Handler, fmt: logging.Formatter) -> None:
+    handler.setFormatter(fmt)
+    handler.setLevel(logging.INFO)
+    handler._cartwise_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
 
 
 @command
@@ -77,3 +115,4 @@ cli_data.register(command)
 cli_models.register(command)
 cli_service.register(command)
 app.add_typer(cli_db.db_app, name="db")
+app.add_typer(cli_kinds.app)

@@ -44,10 +44,18 @@ def ingest(
     missing_user: Annotated[
         str, typer.Option(help="events without a user id: error | skip (counted)")
     ] = "error",
+    kind_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind-map",
+            help="the file's kind values as Cartwise kinds, e.g. --kind-map "
+            "pv=view,cart=add_to_cart,buy=purchase (repeatable)",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Import items, users or events from a file, all or nothing."""
-    from cartwise.data.ingest.files import ingest_file, parse_mapping
+    from cartwise.data.ingest.files import ingest_file, parse_kind_map, parse_mapping
 
     summary = ingest_file(
         open_store(store),
@@ -60,6 +68,7 @@ def ingest(
         negative_value=negative_value,  # type: ignore[arg-type]
         missing_user=missing_user,  # type: ignore[arg-type]
         progress=True,
+        kind_map=parse_kind_map(kind_map or []),
     )
     for line in summary.lines():
         console.print(line, highlight=False)

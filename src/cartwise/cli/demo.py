@@ -70,9 +70,7 @@ def _print_user(engine: Engine, user_id: str, console: Console) -> None:
     console.rule(f"shopper {user_id}")
     for ev in recent:
         what = ev.query if ev.kind is EventKind.SEARCH else _title(engine, ev.item_id)
-        console.print(
-            f"  {ev.timestamp:%Y-%m-%d %H:%M}  {ev.kind.value:<16} {what}", highlight=False
-        )
+        console.print(f"  {ev.timestamp:%Y-%m-%d %H:%M}  {ev.kind:<16} {what}", highlight=False)
     table = Table(show_header=True, header_style="bold")
     for col in ("#", "recommended", "price", "why"):
         table.add_column(col)

@@ -6,12 +6,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from cartwise.data import bulk
 from cartwise.data import tables as t
-from cartwise.data.schema import Event, Item, User
-from cartwise.data.times import now_epoch, to_epoch
+from cartwise.data.event_times import EventTimeWindow
+from cartwise.data.schema import (
+    Event,
+    EventKindInfo,
+    Item,
+    User,
+    builtin_kinds,
+    is_builtin_kind,
+    is_kind_name,
+)
+from cartwise.data.times import from_epoch, now_epoch, to_epoch
 from cartwise.errors import InputError
 
 UnknownItemPolicy = Literal["reject", "placeholder"]
@@ -41,7 +50,7 @@ def event_row(ev: Event) -> dict[str, Any]:
         "user_id": ev.user_id,
         "session_id": ev.session_id,
         "item_id": ev.item_id,
-        "kind": ev.kind.value,
+        "kind": str(ev.kind),
         "value": ev.value,
         "query": ev.query,
         "ts": to_epoch(ev.timestamp),
@@ -145,8 +154,14 @@ class Batch:
     def append_events(
         self, events: Iterable[Event], *, unknown_items: UnknownItemPolicy = "reject"
     ) -> AppendResult:
-        """Append events; an event whose `event_id` is already stored is skipped (idempotent)."""
-        return self.append_event_rows([event_row(e) for e in events], unknown_items=unknown_items)
+        """Append events; an event whose `event_id` is already stored is skipped (idempotent).
+
+        Raises:
+            InputError: an event time outside :class:`EventTimeWindow` (row and field named).
+        """
+        rows = [event_row(e) for e in events]
+        EventTimeWindow.from_settings().check([r["ts"] for r in rows])
+        return self.append_event_rows(rows, unknown_items=unknown_items)
 
     def append_event_rows(
         self, rows: Sequence[dict[str, Any]], *, unknown_items: UnknownItemPolicy = "reject"
@@ -169,6 +184,7 @@ class Batch:
         if n == 0:
             return AppendResult(0, 0)
         check_texts("events", columns)
+        self._check_kinds(columns["kind"])
         placeholders = self._check_items(columns["item_id"], unknown_items)
         now = now_epoch()
         if self.dialect == "postgresql" and n >= bulk.COPY_MIN_ROWS:
@@ -181,6 +197,64 @@ class Batch:
                 self._conn, t.events, {c: columns[c] for c in t.EVENT_COLUMNS}
             )
         return AppendResult(inserted, n - inserted, placeholders)
+
+    def event_kinds(self) -> list[EventKindInfo]:
+        """Built-in kinds (in :class:`~cartwise.data.schema.EventKind` order), then the
+        shop's declared kinds by name."""
+        c = t.event_kinds.c
+        declared = self._conn.execute(select(t.event_kinds).order_by(c.name)).all()
+        return builtin_kinds() + [
+            EventKindInfo(
+                name=r.name, positive=bool(r.positive), created_at=from_epoch(r.created_at)
+            )
+            for r in declared
+        ]
+
+    def declare_kind(self, name: str, *, positive: bool = True) -> EventKindInfo:
+        """Accept events of kind `name` from now on (declaring it again updates `positive`).
+
+        Raises:
+            InputError: `name` is a built-in kind or not a valid kind name.
+        """
+        name = name.strip()
+        if not is_kind_name(name):
+            raise InputError(
+                f"{name!r} cannot be a kind name; use lowercase letters, digits and '_', "
+                "starting with a letter, at most 32 characters (e.g. favourite)",
+                source="kinds",
+                field="name",
+            )
+        if is_builtin_kind(name):
+            raise InputError(
+                f"'{name}' is a built-in kind and needs no declaration; pick another name",
+                source="kinds",
+                field="name",
+            )
+        c = t.event_kinds.c
+        found = self._conn.execute(select(t.event_kinds).where(c.name == name)).first()
+        if found is None:
+            now = now_epoch()
+            row = {"name": name, "positive": positive, "created_at": now}
+            self._conn.execute(insert(t.event_kinds), [row])
+            return EventKindInfo(name=name, positive=positive, created_at=from_epoch(now))
+        if bool(found.positive) != positive:
+            stmt = t.event_kinds.update().where(c.name == name).values(positive=positive)
+            self._conn.execute(stmt)
+        return EventKindInfo(name=name, positive=positive, created_at=from_epoch(found.created_at))
+
+    def _check_kinds(self, kinds: Sequence[str]) -> None:
+        used = set(kinds)
+        known = {k.name for k in self.event_kinds()}
+        if used <= known:
+            return
+        index = next(i for i, kind in enumerate(kinds) if kind not in known)
+        raise InputError(
+            f"unknown event kind {kinds[index]!r}; declare it first (cartwise kinds add "
+            f"NAME, Store.declare_kind in Python) or use one of: {', '.join(sorted(known))}",
+            source="events",
+            line=index + 1,
+            field="kind",
+        )
 
     def _check_items(self, item_ids: Sequence[str | None], policy: UnknownItemPolicy) -> int:
         named = set(item_ids)

@@ -3,6 +3,10 @@
 Models see contiguous integer ids only. A :class:`Vocabulary` maps external string ids to
 1..n, keeping 0 for padding, so every per-item array has length ``n + 1`` and index 0 is unused
 (score arrays carry ``-inf`` there). Per-user sequences are chronological; ties keep input order.
+
+Each position may also carry what the shopper did (the event kind, as a code of the dataset's
+kind vocabulary, 0 = unknown) and when (epoch seconds): the event-aware sequence model reads
+both, the id-only models read the items only.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cartwise.data.schema import POSITIVE_KINDS, EventKind
+from cartwise.data.schema import NOT_BEHAVIOUR, EventKind
 from cartwise.errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
 
 PAD = 0
 PAD_TOKEN = "<pad>"
+
+#: Which events :meth:`Dataset.from_store` reads: the kinds that express interest
+#: ("positive", what the id-only models train on), or everything a shopper did with an item
+#: ("behaviour": returns, cart removals and declared kinds too; not searches or impressions).
+KindSelection = Literal["positive", "behaviour"]
 
 
 class Vocabulary:
@@ -130,6 +139,9 @@ class Dataset:
         item_info: per item index (row 0 = padding): category, brand, price, available,
             created_at; None when there is no catalog.
         name: label for reports.
+        kinds: per user index, event kind codes (int16) aligned with `sequences`, or None when
+            the source had no kinds.
+        kind_vocab: kind names ↔ codes 1..k (0 = unknown); None without kinds.
     """
 
     users: Vocabulary
@@ -139,6 +151,8 @@ class Dataset:
     item_text: list[str] = field(default_factory=list)
     item_info: pd.DataFrame | None = None
     name: str = "dataset"
+    kinds: list[np.ndarray] | None = None
+    kind_vocab: Vocabulary | None = None
 
     def __post_init__(self) -> None:
         if len(self.sequences) != len(self.users):
@@ -146,6 +160,16 @@ class Dataset:
                 f"dataset '{self.name}': {len(self.sequences)} sequences for "
                 f"{len(self.users)} user slots; build datasets with Dataset.from_frame"
             )
+        for label, aligned in (("timestamps", self.timestamps), ("kinds", self.kinds)):
+            if aligned is not None and any(
+                len(a) != len(s) for a, s in zip(aligned, self.sequences, strict=True)
+            ):
+                raise DataError(
+                    f"dataset '{self.name}': {label} are not aligned with the sequences; "
+                    "give one value per event (Dataset.with_sequences)"
+                )
+        if (self.kinds is None) != (self.kind_vocab is None):
+            raise DataError(f"dataset '{self.name}': kinds and kind_vocab come together")
         if not self.item_text:
             object.__setattr__(self, "item_text", [""] * len(self.items))
 
@@ -187,10 +211,73 @@ class Dataset:
         return counts
 
     def with_sequences(
-        self, sequences: list[np.ndarray], timestamps: list[np.ndarray] | None = None, **kw: Any
+        self,
+        sequences: list[np.ndarray],
+        timestamps: list[np.ndarray] | None = None,
+        kinds: list[np.ndarray] | None = None,
+        **kw: Any,
     ) -> Dataset:
-        """Same vocabularies and catalog, other interactions (used by splits)."""
-        return replace(self, sequences=sequences, timestamps=timestamps, **kw)
+        """Same vocabularies and catalog, other interactions (used by splits). Without
+        `kinds` the result has no kinds (and no kind vocabulary)."""
+        vocab = self.kind_vocab if kinds is not None else None
+        return replace(
+            self, sequences=sequences, timestamps=timestamps, kinds=kinds, kind_vocab=vocab, **kw
+        )
+
+    def select(self, parts: Sequence[slice | np.ndarray], **kw: Any) -> Dataset:
+        """Per user, the events picked by ``parts[u]`` (a slice or a boolean mask), with their
+        times and kinds; same vocabularies and catalog (used by splits)."""
+        if len(parts) != len(self.sequences):
+            raise DataError(f"select: {len(parts)} selections for {len(self.sequences)} users")
+        sequences = [s[p] for s, p in zip(self.sequences, parts, strict=True)]
+        times = kinds = None
+        if self.timestamps is not None:
+            times = [t[p] for t, p in zip(self.timestamps, parts, strict=True)]
+        if self.kinds is not None:
+            kinds = [k[p] for k, p in zip(self.kinds, parts, strict=True)]
+        return self.with_sequences(sequences, times, kinds, **kw)
+
+    def only_kinds(self, names: Iterable[str], **kw: Any) -> Dataset:
+        """The events of the given kinds only (DataError when the dataset has no kinds)."""
+        if self.kinds is None or self.kind_vocab is None:
+            raise DataError(f"dataset '{self.name}' has no event kinds to select by")
+        codes = self.kind_vocab.encode(list(names), skip_unknown=True)
+        return self.select([np.isin(k, codes) for k in self.kinds], **kw)
+
+    def kind_code(self, name: str) -> int | None:
+        """The code of kind `name`, or None when the dataset has no such kind."""
+        return self.kind_vocab.get(name) if self.kind_vocab is not None else None
+
+    def repurchase_rates(self, prior_weight: float = 5.0) -> np.ndarray:
+        """Per item index, how often its buyers buy it again (float32, length n_items + 1).
+
+        For item i with ``b_i`` buyers of whom ``r_i`` bought it at least twice, and its leaf
+        category c (when the catalog has one) with ``B_c`` buyers and ``R_c`` repeat buyers over
+        all its items, the rate is ``(r_i + w · R_c / B_c) / (b_i + w)`` (``w`` =
+        `prior_weight`): an item bought by few shoppers borrows its category's habit, so a
+        refill of a consumable that is re-bought elsewhere in its category counts as
+        re-purchasable. Zero everywhere without purchase events.
+        """
+        code = self.kind_code(EventKind.PURCHASE.value)
+        rates = np.zeros(len(self.items), dtype=np.float32)
+        if code is None or self.kinds is None:
+            return rates
+        pairs = [
+            (u, s[k == code])
+            for u, (s, k) in enumerate(zip(self.sequences, self.kinds, strict=True))
+        ]
+        users = np.concatenate([np.full(len(b), u) for u, b in pairs] + [np.zeros(0, np.int64)])
+        items = np.concatenate([b for _, b in pairs] + [np.zeros(0, np.int64)])
+        keys, counts = np.unique(
+            users.astype(np.int64) * len(self.items) + items, return_counts=True
+        )
+        bought = keys % len(self.items)
+        buyers = np.bincount(bought, minlength=len(self.items)).astype(np.float64)
+        repeat = np.bincount(bought, weights=counts >= 2, minlength=len(self.items))
+        prior = _category_mean(self.item_info, buyers, repeat)
+        rates[:] = (repeat + prior_weight * prior) / (buyers + prior_weight)
+        rates[0] = 0.0
+        return rates
 
     def __repr__(self) -> str:
         return (
@@ -208,7 +295,8 @@ class Dataset:
         name: str = "dataset",
     ) -> Dataset:
         """Build from a frame with columns ``user_id``, ``item_id`` and optionally ``timestamp``
-        (any sortable number or datetime). Without a timestamp, row order is time order.
+        (any sortable number or datetime) and ``kind`` (event kind names). Without a
+        timestamp, row order is time order.
 
         `items`, if given, has an ``item_id`` column (every catalog item gets an index, even with
         no interactions: cold start) and optional ``title``, ``description``, ``category``
@@ -251,27 +339,80 @@ class Dataset:
         if ts is not None:
             sorted_ts = ts[order]
             times = [sorted_ts[bounds[u] : bounds[u + 1]] for u in range(len(user_vocab))]
+        kinds, kind_vocab = None, None
+        if "kind" in frame.columns:
+            kind_vocab, codes = _kind_codes(frame["kind"], name)
+            sorted_kinds = codes[order]
+            kinds = [sorted_kinds[bounds[u] : bounds[u + 1]] for u in range(len(user_vocab))]
         text, info = _catalog(item_vocab, items)
-        return cls(user_vocab, item_vocab, sequences, times, text, info, name)
+        return cls(user_vocab, item_vocab, sequences, times, text, info, name, kinds, kind_vocab)
 
     @classmethod
     def from_store(
         cls,
         store: Store,
         *,
-        kinds: Iterable[EventKind] = POSITIVE_KINDS,
+        kinds: KindSelection | Iterable[str] = "positive",
         name: str = "store",
     ) -> Dataset:
-        """Snapshot of a Store: events of the given kinds, every catalog item in the vocabulary.
+        """Snapshot of a Store: events of the given kinds with their kind and time, every
+        catalog item in the vocabulary.
+
+        Args:
+            store: the store.
+            kinds: ``"positive"`` (default): the kinds that express interest, built in (view,
+                click, add to cart, purchase, rating) or declared positive, which is what the
+                id-only models train on; ``"behaviour"``: every kind a shopper does with an
+                item (returns, cart removals and every declared kind too), for the event-aware
+                model; or the kind names themselves.
+            name: label for reports.
 
         Placeholder items (created for events naming unknown items) are included too.
         """
-        events = store.events_frame(kinds=kinds)
+        events = store.events_frame(kinds=_selected_kinds(store, kinds))
         catalog = store.items_frame().rename(columns={"id": "item_id"})
         frame = pd.DataFrame(
-            {"user_id": events["user_id"], "item_id": events["item_id"], "timestamp": events["ts"]}
+            {
+                "user_id": events["user_id"],
+                "item_id": events["item_id"],
+                "timestamp": events["ts"],
+                "kind": events["kind"],
+            }
         )
         return cls.from_frame(frame.dropna(subset=["item_id"]), catalog, name=name)
+
+
+def _selected_kinds(store: Store, kinds: KindSelection | Iterable[str]) -> list[str]:
+    if kinds == "positive":
+        return store.positive_kinds()
+    if kinds == "behaviour":
+        skip = {k.value for k in NOT_BEHAVIOUR}
+        return [k.name for k in store.event_kinds() if k.name not in skip]
+    if isinstance(kinds, str):
+        raise InputError(
+            f"kinds={kinds!r}: use 'positive', 'behaviour' or a list of kind names",
+            source="from_store",
+            field="kinds",
+        )
+    return [str(k) for k in kinds]
+
+
+def _kind_codes(column: pd.Series, name: str) -> tuple[Vocabulary, np.ndarray]:
+    """Kind names → (vocabulary, int16 codes): built-in kinds first in their order, then the
+    others by name, so that the same kinds always get the same codes."""
+    if column.isna().any():
+        raise InputError(
+            "missing event kind; fill in 'kind' or drop the column",
+            source=name,
+            line=int(column.isna().to_numpy().argmax()) + 1,
+            field="kind",
+        )
+    codes, uniques = pd.factorize(column.astype(str), sort=False)
+    present = set(uniques.tolist())
+    builtin = [k.value for k in EventKind if k.value in present]
+    vocab = Vocabulary(builtin + sorted(present - set(builtin)))
+    lookup = np.asarray([vocab.index(str(u)) for u in uniques], dtype=np.int16)
+    return vocab, lookup[codes] if len(codes) else np.zeros(0, dtype=np.int16)
 
 
 def _timestamps(column: pd.Series) -> np.ndarray:
@@ -295,6 +436,25 @@ def item_text_of(row: dict[str, Any]) -> str:
 
 
 _INFO_COLUMNS = ("category", "brand", "price", "available", "created_at")
+
+
+def _category_mean(info: pd.DataFrame | None, buyers: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+    """Per item, the repeat-buyer share of its leaf category (all items' share without one)."""
+    overall = float(repeat.sum() / buyers.sum()) if buyers.sum() else 0.0
+    if info is None or "category" not in info:
+        return np.full(len(buyers), overall)
+    leaf = [
+        c[-1] if isinstance(c, list | tuple | np.ndarray) and len(c) else ""
+        for c in info["category"]
+    ]
+    codes, _ = pd.factorize(pd.Series(leaf, dtype=object))
+    cat_buyers = np.bincount(codes, weights=buyers)
+    cat_repeat = np.bincount(codes, weights=repeat)
+    share = np.divide(
+        cat_repeat, cat_buyers, out=np.full(len(cat_buyers), overall), where=cat_buyers > 0
+    )
+    out: np.ndarray = share[codes]
+    return out
 
 
 def _catalog(

@@ -31,7 +31,7 @@ from cartwise.data import tables as t
 from cartwise.data.batch import AppendResult, Batch, UnknownItemPolicy
 from cartwise.data.bulk import json_text
 from cartwise.data.connect import make_engine, shown_url, store_url
-from cartwise.data.schema import Event, EventKind, Item, User
+from cartwise.data.schema import Event, EventKindInfo, Item, User
 from cartwise.data.times import from_epoch, to_epoch
 from cartwise.errors import NotFoundError, StoreError
 
@@ -54,7 +54,7 @@ def _row_event(row: Any) -> Event:
         user_id=m["user_id"],
         session_id=m["session_id"],
         item_id=m["item_id"],
-        kind=EventKind(m["kind"]),
+        kind=m["kind"],
         value=m["value"],
         query=m["query"],
         timestamp=from_epoch(m["ts"]),
@@ -122,6 +122,22 @@ class Store:
         """Append events idempotently (by `event_id`), in one transaction."""
         with self.batch() as b:
             return b.append_events(events, unknown_items=unknown_items)
+
+    def declare_kind(self, name: str, *, positive: bool = True) -> EventKindInfo:
+        """Declare a shop-defined event kind (see :meth:`Batch.declare_kind`)."""
+        with self.batch() as b:
+            found = b.declare_kind(name, positive=positive)
+        _log.info("event kind %s declared (positive=%s)", found.name, found.positive)
+        return found
+
+    def event_kinds(self) -> list[EventKindInfo]:
+        """Every kind the store accepts: built in first, then the declared ones by name."""
+        with self.batch() as b:
+            return b.event_kinds()
+
+    def positive_kinds(self) -> list[str]:
+        """Names of the kinds that express interest (built-in and declared)."""
+        return [k.name for k in self.event_kinds() if k.positive]
 
     def delete_user(self, user_id: str) -> dict[str, int]:
         """Remove a shopper and everything derived from them, in one transaction.
@@ -203,7 +219,7 @@ class Store:
         user_id: str,
         *,
         since: datetime | None = None,
-        kinds: Iterable[EventKind] | None = None,
+        kinds: Iterable[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
         """A shopper's events in chronological order (ties in insertion order).
@@ -215,7 +231,7 @@ class Store:
         if since is not None:
             stmt = stmt.where(c.ts >= to_epoch(since))
         if kinds is not None:
-            stmt = stmt.where(c.kind.in_([EventKind(k).value for k in kinds]))
+            stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
         if limit is not None:
             stmt = stmt.order_by(c.ts.desc(), c.seq.desc()).limit(limit)
         else:
@@ -229,7 +245,7 @@ class Store:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
-        kinds: Iterable[EventKind] | None = None,
+        kinds: Iterable[str] | None = None,
     ) -> pd.DataFrame:
         """All events (optionally in [since, until)) as a DataFrame in chronological order.
 
@@ -253,7 +269,7 @@ class Store:
         if until is not None:
             stmt = stmt.where(c.ts < to_epoch(until))
         if kinds is not None:
-            stmt = stmt.where(c.kind.in_([EventKind(k).value for k in kinds]))
+            stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(stmt).all(), columns=[x.name for x in cols])
 

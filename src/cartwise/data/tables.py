@@ -77,6 +77,16 @@ events = Table(
     Index("ix_events_ts", "ts"),
 )
 
+#: Event kinds the shop declared beside the built-in ones (`cartwise kinds add`): the name
+#: written in files and over HTTP, and whether it expresses interest in the item.
+event_kinds = Table(
+    "event_kinds",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("positive", Boolean, nullable=False, default=True),
+    Column("created_at", Float, nullable=False),
+)
+
 #: Vectors computed from item text, keyed by (model, sha256 of the text): re-encoding is skipped
 #: for unchanged text. Holds no user data.
 text_vectors = Table(

@@ -50,19 +50,47 @@ def bar_plot(runs: Sequence[ModelRun]) -> bytes:
     return _png(fig)
 
 
-def history_plot(runs: Sequence[ModelRun]) -> bytes | None:
-    """PNG: validation NDCG@10 per epoch for models that train in epochs (None if none do)."""
-    curves = [r for r in runs if r.history]
+#: The validation metric the curve plot shows: training's per-epoch records carry it under
+#: ``"metrics"`` (:class:`cartwise.training.EpochRecord`).
+CURVE_METRIC = "ndcg@10"
+
+
+def validation_curves(runs: Sequence[ModelRun]) -> dict[str, list[tuple[int, float]]]:
+    """The points of the validation-curve plot: per model that trains in epochs, its
+    (epoch, validation NDCG@10) pairs in epoch order. Epochs without a validation figure are
+    left out, and so are models with none at all."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for r in runs:
+        points: list[tuple[int, float]] = []
+        for n, entry in enumerate(r.history, start=1):
+            metrics = entry.get("metrics")
+            if isinstance(metrics, dict) and CURVE_METRIC in metrics:
+                points.append((int(entry.get("epoch", n)), float(metrics[CURVE_METRIC])))
+        if points:
+            curves[r.model] = points
+    return curves
+
+
+def history_figure(runs: Sequence[ModelRun]) -> Figure | None:
+    """Validation NDCG@10 per epoch, one line per model (:func:`validation_curves`); None if no
+    model has a curve."""
+    curves = validation_curves(runs)
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for r in curves:
-        values = [h.get("valid_ndcg@10", h.get("ndcg@10", float("nan"))) for h in r.history]
-        ax.plot(range(1, len(values) + 1), values, marker="o", label=r.model)
+    for model, points in curves.items():
+        epochs, values = zip(*points, strict=True)
+        ax.plot(epochs, values, marker="o", label=model)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation NDCG@10")
     ax.legend()
-    return _png(fig)
+    return fig
+
+
+def history_plot(runs: Sequence[ModelRun]) -> bytes | None:
+    """PNG of :func:`history_figure` (None if no model has a validation curve)."""
+    fig = history_figure(runs)
+    return None if fig is None else _png(fig)
 
 
 def _png(fig: Figure) -> bytes:

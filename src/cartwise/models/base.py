@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from cartwise.data.dataset import Dataset, Vocabulary
+from cartwise.data.dataset import Dataset, KindSelection, Vocabulary
 from cartwise.errors import ConfigError, DataError, ModelError, NotFittedError
 
 FORMAT_VERSION = 1
@@ -49,15 +49,32 @@ class Query:
     Attributes:
         history: item indices the shopper interacted with, oldest first.
         user: the user's index in the training dataset, when known (some models use it).
+        kinds: per history position, the event kind's code in the model's kind vocabulary
+            (``model.kinds_``; 0 = unknown), or None. Read by event-aware models only.
+        times: per history position, epoch seconds, or None. Read by event-aware models only.
     """
 
     history: np.ndarray
     user: int | None = None
+    kinds: np.ndarray | None = None
+    times: np.ndarray | None = None
 
     @classmethod
-    def of(cls, history: Iterable[int], user: int | None = None) -> Query:
-        """Build from any iterable of item indices."""
-        return cls(np.asarray(list(history), dtype=np.int64), user)
+    def of(
+        cls,
+        history: Iterable[int],
+        user: int | None = None,
+        *,
+        kinds: Iterable[int] | None = None,
+        times: Iterable[float] | None = None,
+    ) -> Query:
+        """Build from any iterables of item indices (and kind codes and times)."""
+        return cls(
+            np.asarray(list(history), dtype=np.int64),
+            user,
+            None if kinds is None else np.asarray(list(kinds), dtype=np.int64),
+            None if times is None else np.asarray(list(times), dtype=np.float64),
+        )
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,14 @@ class Recommender(ABC):
         return self
 
     @property
+    def input_kinds(self) -> KindSelection:
+        """Which of a store's events the model trains on: ``"positive"`` (views, carts,
+        purchases, ratings and declared positive kinds; every id-only model) or
+        ``"behaviour"`` (every kind a shopper does with an item; the event-aware model).
+        Pass it on: ``Dataset.from_store(store, kinds=model.input_kinds)``."""
+        return "positive"
+
+    @property
     def n_items(self) -> int:
         """Catalog size the model scores (excluding padding)."""
         return self._vocab.size
@@ -121,6 +146,12 @@ class Recommender(ABC):
                     f"history holds item index {int(q.history.max())} outside 1..{vocab.size}; "
                     "encode external ids with the model's vocabulary (model.items_)"
                 )
+            for label, aligned in (("kinds", q.kinds), ("times", q.times)):
+                if aligned is not None and len(aligned) != len(q.history):
+                    raise ModelError(
+                        f"query {label} has {len(aligned)} values for a history of "
+                        f"{len(q.history)} items; give one per history position (or None)"
+                    )
         scores: np.ndarray = np.asarray(self._score_histories(queries), dtype=np.float32)
         scores[:, 0] = -np.inf
         return scores

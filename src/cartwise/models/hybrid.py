@@ -57,7 +57,9 @@ from torch import nn
 from cartwise.data.dataset import Dataset
 from cartwise.errors import ConfigError, ModelError
 from cartwise.models.base import Query, Scored, top_k
-from cartwise.models.sasrec import Batch, SASRec, SASRecConfig
+from cartwise.models.sasrec import SASRec
+from cartwise.models.sasrec_batches import Batch, EventBatch
+from cartwise.models.sasrec_config import SASRecConfig
 from cartwise.models.sasrec_net import SASRecNet, linear_cross_entropy, sampled_cross_entropy
 from cartwise.models.text import item_vectors, make_encoder
 from cartwise.text.encoder import MINILM, TextEncoder
@@ -204,6 +206,11 @@ class Hybrid(SASRec):
         encoder: TextEncoder | None = None,
     ) -> None:
         super().__init__(config)
+        if self.config.event_aware:
+            raise ConfigError(
+                "hybrid reads item ids and text, not event kinds; event_aware is a sasrec "
+                "setting (train sasrec with event_aware=true)"
+            )
         if encoder is not None and not isinstance(encoder, TextEncoder):
             raise ConfigError("hybrid: encoder must implement TextEncoder (name, dim, encode)")
         self.encoder = encoder
@@ -233,11 +240,11 @@ class Hybrid(SASRec):
             cfg.dropout, cfg.id_dropout, **self._net_options(),
         )  # fmt: skip
 
-    def _loss(self, net: nn.Module, batch: Batch) -> torch.Tensor:
+    def _loss(self, net: nn.Module, batch: Batch | EventBatch) -> torch.Tensor:
         """SASRec's loss over the *seen* items only: an item without training events is never
         a target, and as an ever-negative candidate the softmax would push its text vector
         (and with it every similar text) to the bottom, the opposite of cold start."""
-        assert isinstance(net, HybridNet)
+        assert isinstance(net, HybridNet) and not isinstance(batch, EventBatch)
         items, positions, targets = batch
         table = net.items.table()  # (V, D)
         with net.items.fixed(table):
@@ -249,7 +256,7 @@ class Hybrid(SASRec):
         negatives = torch.randint(0, len(seen), (self.config.num_negatives,))  # (M,)
         return sampled_cross_entropy(hidden, table[seen], targets, negatives)
 
-    def _flops(self, batch: Batch) -> float:
+    def _flops(self, batch: Batch | EventBatch) -> float:
         """SASRec's estimate plus the (V × E) · (E × D) text projection, forward and backward."""
         text_dim = self.text_.shape[1] if self.text_ is not None else 0
         return super()._flops(batch) + 3.0 * 2 * (self.n_items + 1) * text_dim * (
@@ -322,7 +329,7 @@ class Hybrid(SASRec):
     # -- persistence: the text vectors and the seen mask are buffers in the state dict -------
     def _extra(self) -> dict[str, Any]:
         assert self.text_ is not None
-        return {"text_dim": int(self.text_.shape[1])}
+        return {**super()._extra(), "text_dim": int(self.text_.shape[1])}
 
     def _load_state(self, path: Path, extra: dict[str, Any]) -> None:
         dim = int(extra.get("text_dim", 0))

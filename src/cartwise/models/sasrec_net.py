@@ -137,12 +137,16 @@ class SASRecNet(nn.Module):
             (as the original SASRec does), so item identity outweighs position at the start.
         attention_dropout: dropout on the attention probabilities.
         activation: the feed-forward non-linearity, ``"gelu"`` or ``"relu"``.
+        n_kinds: size of the event-kind table (codes 0..n_kinds - 1, 0 = unknown, a zero
+            vector); 0 (the id-only model): no kind input.
+        n_gaps: size of the time-gap bucket table (0 = padding); 0: no time input.
     """
 
     def __init__(
         self, n_items: int, max_len: int, dim: int, blocks: int, heads: int, hidden: int,
         dropout: float, fused_attention: bool = False, scale_embeddings: bool = False,
-        attention_dropout: float = 0.0, activation: str = "gelu",
+        attention_dropout: float = 0.0, activation: str = "gelu", n_kinds: int = 0,
+        n_gaps: int = 0,
     ) -> None:  # fmt: skip
         super().__init__()
         self.max_len = max_len
@@ -155,17 +159,31 @@ class SASRecNet(nn.Module):
             for _ in range(blocks)
         )
         self.ln_f = nn.LayerNorm(dim)
+        # created only when used: the id-only network's parameters (and their random
+        # initialisation) stay exactly what they were before event kinds existed
+        self.kind_emb = nn.Embedding(n_kinds, dim, padding_idx=0) if n_kinds else None
+        self.gap_emb = nn.Embedding(n_gaps, dim, padding_idx=0) if n_gaps else None
         self.apply(_init_weights)
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):  # GPT-2: residual projections shrink with depth
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * blocks))
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """Hidden states of right-padded item sequences: (B, T) → (B, T, D)."""
+    def forward(
+        self,
+        items: torch.Tensor,
+        kinds: torch.Tensor | None = None,
+        gaps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states of right-padded item sequences: (B, T) → (B, T, D). With the kind
+        and gap tables, each position also adds its event kind's and time gap's vectors."""
         pos = torch.arange(items.shape[1], device=items.device)  # (T,)
         x = self.item_emb(items)  # (B, T, D)
         if self.input_scale != 1.0:
             x = x * self.input_scale
+        if kinds is not None and self.kind_emb is not None:
+            x = x + self.kind_emb(kinds)  # (B, T, D)
+        if gaps is not None and self.gap_emb is not None:
+            x = x + self.gap_emb(gaps)  # (B, T, D)
         x = dropout(x + self.pos_emb(pos), self.p, self.training)  # (B, T, D)
         for block in self.blocks:
             x = block(x)  # (B, T, D)
@@ -177,7 +195,12 @@ class SASRecNet(nn.Module):
         out: torch.Tensor = hidden @ self.item_emb.weight.t()  # (N, V)
         return out
 
-    def last_attention(self, items: torch.Tensor) -> torch.Tensor:
+    def last_attention(
+        self,
+        items: torch.Tensor,
+        kinds: torch.Tensor | None = None,
+        gaps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The last block's attention probabilities, averaged over heads: (B, T) → (B, T, T).
 
         Runs the usual forward pass, keeps the last block's attention input and recomputes the
@@ -193,7 +216,7 @@ class SASRecNet(nn.Module):
 
         handle = block.attn.register_forward_pre_hook(keep)
         try:
-            self(items)  # (B, T, D)
+            self(items, kinds, gaps)  # (B, T, D)
         finally:
             handle.remove()
         return block.attn.weights(seen[0]).mean(dim=1)  # (B, T, T)
@@ -215,8 +238,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int
-    ) -> torch.Tensor:
+        ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         n = hidden.shape[0]
         h = hidden.detach().to(torch.bfloat16)  # (N, D)
         w = table.detach().to(torch.bfloat16)  # (V, D)
@@ -228,25 +252,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
             rows = torch.arange(len(yc), device=h.device)
             p = torch.softmax(hc @ w.t(), dim=1)  # (C, V)
             p_target = p[rows, yc]  # (C,)
-            total -= p_target.float().clamp_min(1e-30).log().sum()
+            log_p = p_target.float().clamp_min(1e-30).log()  # (C,)
             p[rows, yc] = p_target - 1  # ∂loss/∂logits = softmax − one-hot
+            if weights is None:
+                total -= log_p.sum()
+            else:  # row n's loss and gradients count w_n times
+                wc = weights[start : start + chunk]  # (C,)
+                total -= (wc * log_p).sum()
+                p *= wc[:, None].to(p.dtype)
             torch.mm(p, w, out=grad_h[start : start + chunk])  # (C, D)
             grad_w += (p.t() @ hc).float()  # (V, D)
         ctx.save_for_backward(grad_h, grad_w)
         ctx.hidden_dtype = hidden.dtype
-        return total / max(n, 1)
+        denominator = max(n, 1) if weights is None else max(float(weights.sum()), 1e-12)
+        ctx.denominator = denominator
+        return total / denominator
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         grad_h, grad_w = ctx.saved_tensors
-        scale = grad_out / max(grad_h.shape[0], 1)
-        return (grad_h.to(ctx.hidden_dtype) * scale, grad_w * scale, None, None)
+        scale = grad_out / ctx.denominator
+        return (grad_h.to(ctx.hidden_dtype) * scale, grad_w * scale, None, None, None)
 
 
 def linear_cross_entropy(
-    hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor
+    hidden: torch.Tensor,
+    table: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Full-softmax cross-entropy of ``hidden @ table.T`` against `targets`, mean over rows.
+    """Full-softmax cross-entropy of ``hidden @ table.T`` against `targets`, mean over rows
+    (with `weights`: ``Σ w_n ℓ_n / Σ w_n``).
 
     Equals ``F.cross_entropy(hidden @ table.T, targets)`` up to bfloat16 rounding, at a fraction
     of the memory traffic: the (N, V) logits are formed, normalised and turned into gradients a
@@ -256,15 +292,20 @@ def linear_cross_entropy(
         hidden: (N, D) hidden states.
         table: (V, D) output embeddings (the tied item table).
         targets: (N,) target rows of `table`.
+        weights: (N,) non-negative weight of each row (None: all 1).
     """
     chunk = max(_MIN_CHUNK, _CHUNK_BYTES // (2 * table.shape[0]))
     apply = _LinearCrossEntropy.apply
-    out: torch.Tensor = apply(hidden, table, targets, chunk)  # type: ignore[no-untyped-call]
+    out: torch.Tensor = apply(hidden, table, targets, chunk, weights)  # type: ignore[no-untyped-call]
     return out
 
 
 def sampled_cross_entropy(
-    hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+    hidden: torch.Tensor,
+    table: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax cross-entropy: the target against negatives shared by the batch.
 
@@ -276,9 +317,14 @@ def sampled_cross_entropy(
         table: (V, D) output embeddings.
         targets: (N,) target rows of `table`.
         negatives: (M,) negative rows of `table`.
+        weights: (N,) non-negative weight of each row (None: all 1; else ``Σ w_n ℓ_n / Σ w_n``).
     """
     pos = (hidden * table[targets]).sum(-1, keepdim=True)  # (N, 1)
     neg = hidden @ table[negatives].t()  # (N, M)
     neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # (N, M)
     logits = torch.cat([pos, neg], dim=1).float()  # (N, 1 + M)
-    return F.cross_entropy(logits, torch.zeros_like(targets))
+    if weights is None:
+        return F.cross_entropy(logits, torch.zeros_like(targets))
+    losses = F.cross_entropy(logits, torch.zeros_like(targets), reduction="none")  # (N,)
+    out: torch.Tensor = (losses * weights).sum() / weights.sum().clamp_min(1e-12)
+    return out

@@ -8,7 +8,7 @@ written through :meth:`Batch.append_event_columns` in chunks (COPY on PostgreSQL
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from cartwise.data import tables as t
+from cartwise.data.event_times import EventTimeWindow
 from cartwise.data.ingest.cells import (
     TIME_FORMATS_HELP,
     as_text,
@@ -40,7 +41,8 @@ KINDS_HELP = ", ".join(k.value for k in EventKind)
 
 @dataclass(frozen=True)
 class EventOptions:
-    """How to treat unknown items, repeated ids, missing kinds, negative values, missing users."""
+    """How to treat unknown items, repeated ids, missing kinds, negative values, missing users,
+    and which file kind values stand for which Cartwise kinds (`kind_map`, lowercase keys)."""
 
     unknown_items: Literal["reject", "placeholder"] = "reject"
     on_duplicate: Literal["error", "first", "last"] = "error"
@@ -48,6 +50,25 @@ class EventOptions:
     negative_value: Literal["return", "skip", "error"] = "error"
     missing_user: Literal["error", "skip"] = "error"
     progress: bool = False
+    kind_map: Mapping[str, str] = field(default_factory=dict)
+
+
+def map_kinds(text: pd.Series, kind_map: Mapping[str, str]) -> pd.Series:
+    """File kind values (lowercase text, NA when missing) → Cartwise kinds via `kind_map`;
+    values the map does not name stay as they are."""
+    if not kind_map:
+        return text
+    mapped = text.map(dict(kind_map))
+    return mapped.where(mapped.notna(), text)
+
+
+def unknown_kind_message(value: object, known: Sequence[str]) -> str:
+    """The error for a kind value that is neither a known kind nor mapped to one."""
+    return (
+        f"unknown event kind {value!r}; map the file's value to a Cartwise kind (--kind-map "
+        f"{value}=KIND, kind_map={{{str(value)!r}: KIND}} in Python) or declare it as the "
+        f"shop's own kind (cartwise kinds add {value}); kinds: {', '.join(known)}"
+    )
 
 
 @dataclass
@@ -99,7 +120,7 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
     elif missing.any():
         out.skipped["missing user_id"] = int(missing.sum())
         frame, users = frame[~missing], users[~missing]
-    kinds, values = _kinds_and_values(source, frame, opts)
+    kinds, values = _kinds_and_values(source, frame, opts, [k.name for k in store.event_kinds()])
     rows = _negatives(source, _Rows(frame, users, kinds, values), opts, out.skipped)
     data, items, dropped = _event_data(source, rows, opts)
     if dropped:
@@ -109,23 +130,23 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
 
 
 def _kinds_and_values(
-    source: MappedTable, frame: pd.DataFrame, opts: EventOptions
+    source: MappedTable, frame: pd.DataFrame, opts: EventOptions, known: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     if "kind" in source.columns:
-        text = as_text(frame[source.columns["kind"]]).str.lower()
+        text = map_kinds(as_text(frame[source.columns["kind"]]).str.lower(), opts.kind_map)
         if opts.default_kind is not None:
             text = text.fillna(opts.default_kind)
         source.fail_where(
             text.isna(),
             frame.index,
             "kind",
-            f"empty event kind; write one of: {KINDS_HELP}, or set a default kind for such "
-            "rows: pass e.g. --kind purchase (default_kind='purchase' in Python)",
+            f"empty event kind; write one of: {', '.join(known)}, or set a default kind for "
+            "such rows: pass e.g. --kind purchase (default_kind='purchase' in Python)",
         )
-        bad = np.flatnonzero(~text.isin([k.value for k in EventKind]).to_numpy())
+        bad = np.flatnonzero(~text.isin(known).to_numpy())
         if len(bad):
             shown = frame[source.columns["kind"]].iloc[bad[0]]
-            message = f"unknown event kind {shown!r}; valid kinds: {KINDS_HELP}"
+            message = unknown_kind_message(shown, known)
             raise source.error(message, name="kind", row=int(frame.index[bad[0]]))
         kinds = text.to_numpy(dtype=object)
     else:
@@ -180,13 +201,7 @@ def _event_data(
     contexts: list[dict[str, Any] | None] = [None] * len(frame)
     if "context" in source.columns:
         contexts = source.convert(frame, "context", json_objects)
-    stamps = source.convert(frame, "timestamp", epoch_seconds)
-    source.fail_where(
-        np.isnan(stamps),
-        index,
-        "timestamp",
-        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
-    )
+    stamps = _timestamps(source, frame)
     _check_items_and_queries(source, rows, items, queries)
     keep = np.ones(len(frame), dtype=bool)
     if "event_id" in source.columns:
@@ -221,6 +236,22 @@ def _event_data(
         return data, items, 0
     picked = {name: [v for v, k in zip(col, keep, strict=True) if k] for name, col in data.items()}
     return picked, items[keep], int((~keep).sum())
+
+
+def _timestamps(source: MappedTable, frame: pd.DataFrame) -> np.ndarray:
+    """Epoch seconds of every row; raises at the first empty one or one outside the window."""
+    stamps = source.convert(frame, "timestamp", epoch_seconds)
+    source.fail_where(
+        np.isnan(stamps),
+        frame.index,
+        "timestamp",
+        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
+    )
+    window = EventTimeWindow.from_settings()
+    earliest, latest = window.bounds()
+    source.fail_where(stamps < earliest, frame.index, "timestamp", window.too_early_message())
+    source.fail_where(stamps > latest, frame.index, "timestamp", window.too_late_message(latest))
+    return stamps
 
 
 def _check_items_and_queries(

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,6 @@ from cartwise.data.ingest.events import (
 )
 from cartwise.data.ingest.items import FIELDS, ingest_records
 from cartwise.data.ingest.readers import MappedTable, Table, read_table
-from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
 from cartwise.errors import InputError
 
@@ -122,6 +122,32 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def parse_kind_map(pairs: Sequence[str]) -> dict[str, str]:
+    """``["pv=view,cart=add_to_cart", "buy=purchase"]`` → ``{"pv": "view", ...}``: file kind
+    value → Cartwise kind, both lowercased; pairs may be comma-separated or repeated.
+
+    Raises:
+        InputError: a pair is not VALUE=KIND, or maps a value twice to different kinds.
+    """
+    found: dict[str, str] = {}
+    for pair in (p for chunk in pairs for p in chunk.split(",") if p.strip()):
+        value, sep, target = (part.strip().lower() for part in pair.partition("="))
+        if not sep or not value or not target:
+            raise InputError(
+                f"bad kind mapping '{pair.strip()}'; write FILE_VALUE=KIND, e.g. "
+                "--kind-map pv=view,buy=purchase",
+                source="kind_map",
+            )
+        if found.get(value, target) != target:
+            raise InputError(
+                f"kind value '{value}' is mapped twice ('{found[value]}' and '{target}'); keep one",
+                source="kind_map",
+                field=value,
+            )
+        found[value] = target
+    return found
+
+
 def ingest_file(
     store: Store,
     kind: Literal["items", "users", "events"],
@@ -134,6 +160,7 @@ def ingest_file(
     negative_value: Literal["return", "skip", "error"] = "error",
     missing_user: Literal["error", "skip"] = "error",
     progress: bool = False,
+    kind_map: Mapping[str, str] | None = None,
 ) -> IngestSummary:
     """Import one file of items, users or events; nothing is written unless all of it is valid.
 
@@ -154,6 +181,9 @@ def ingest_file(
             "error".
         missing_user: events without a user id: "error", or "skip" them (counted).
         progress: show a progress bar while writing.
+        kind_map: events: the file's kind values → Cartwise kinds, e.g. ``{"pv": "view",
+            "buy": "purchase"}`` (case-insensitive); a target must be built in or declared
+            (:meth:`Store.declare_kind`). Values the map does not name must be kinds already.
 
     Returns:
         What was read, written, skipped and created.
@@ -167,6 +197,8 @@ def ingest_file(
     opts = _options(
         kind, unknown_items, on_duplicate, default_kind, negative_value, missing_user, progress
     )
+    if kind == "events":
+        opts = _event_kinds(opts, [k.name for k in store.event_kinds()], kind_map or {})
     table = read_table(path)
     source = MappedTable(table, _resolve_columns(table, kind, dict(mapping or {}), opts))
     if kind == "events":
@@ -219,8 +251,25 @@ def _options(
     _choice("missing_user", missing, ("error", "skip"))
     if default_kind is not None:
         default_kind = default_kind.strip().lower()
-        _choice("default_kind", default_kind, [k.value for k in EventKind])
     return EventOptions(unknown, duplicate, default_kind, negative, missing, progress)
+
+
+def _event_kinds(
+    opts: EventOptions, known: Sequence[str], kind_map: Mapping[str, str]
+) -> EventOptions:
+    """Check the default kind and the kind map's targets against the store's kinds."""
+    if opts.default_kind is not None:
+        _choice("default_kind", opts.default_kind, known)
+    clean = {str(k).strip().lower(): str(v).strip().lower() for k, v in kind_map.items()}
+    for value, target in clean.items():
+        if target not in known:
+            raise InputError(
+                f"--kind-map {value}={target}: '{target}' is not an event kind; map to one of "
+                f"{', '.join(known)}, or declare it first (cartwise kinds add {target})",
+                source="kind_map",
+                field=value,
+            )
+    return dataclasses.replace(opts, kind_map=clean)
 
 
 def _resolve_columns(

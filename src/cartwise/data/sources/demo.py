@@ -464,7 +464,7 @@ def _row(event: Event) -> dict[str, Any]:
         "user_id": event.user_id,
         "session_id": event.session_id,
         "item_id": event.item_id,
-        "kind": event.kind.value,
+        "kind": str(event.kind),
         "value": event.value,
         "query": event.query,
         "ts": to_epoch(event.timestamp),

@@ -19,6 +19,7 @@ from typing import Literal
 import pandas as pd
 
 from cartwise.data.dataset import Dataset
+from cartwise.data.sources.behaviour import is_behaviour_file, load_behaviour_csv
 from cartwise.errors import InputError
 
 _log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     "RecBole atomic files (<name>.inter + optional <name>.item)",
     "UniSRec (<name>.train.inter, .valid.inter, .test.inter, <name>.text, index maps)",
     "Amazon user sequences (user_sequence.txt + items_titles.tsv)",
+    "multi-behaviour log, Taobao UserBehavior (events.csv: user_id,item_id,category_id,"
+    "behavior,timestamp; behaviours pv/cart/fav/buy)",
 )
 
 ML100K_GENRES: tuple[str, ...] = (
@@ -52,7 +55,8 @@ def datasets_dir() -> Path:
     env = os.environ.get("CARTWISE_DATASETS")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
+    repo = Path(__file__).resolve().parents[4]  # src/cartwise/data/sources/public.py
+    return repo.parent / "shared" / "datasets"
 
 
 # -- reading helpers -------------------------------------------------------------------------
@@ -573,6 +577,8 @@ Loader = Callable[[Path, str], Dataset]
 
 def _folder_loader(root: Path) -> Loader | None:
     names = {p.name for p in root.iterdir()}
+    if "events.csv" in names and is_behaviour_file(root / "events.csv"):
+        return load_behaviour_csv
     if "sas_to_original_items.txt" in names and "ml-1m.txt" in names:
         return load_sasrec_ml1m
     if any(n.endswith(".train.inter") for n in names):
@@ -588,6 +594,8 @@ def _folder_loader(root: Path) -> Loader | None:
 
 
 def _file_loader(path: Path) -> Loader | None:
+    if is_behaviour_file(path):
+        return load_behaviour_csv
     if path.name == "user_sequence.txt":
         return lambda p, name: load_amazon_user_sequence(p.parent, name)
     if path.name.endswith((".train.inter", ".valid.inter", ".test.inter")):
@@ -618,7 +626,8 @@ def _resolve(path_or_name: str | Path) -> Path:
 
 def load_dataset(path_or_name: str | Path) -> Dataset:
     """Load a public dataset from a path, or by the name of a folder under :func:`datasets_dir`
-    (``ml-1m``, ``beauty-bert4rec``, ``amazon-beauty-text``, ``amazon-scientific``, ``ml-100k``).
+    (``ml-1m``, ``beauty-bert4rec``, ``amazon-beauty-text``, ``amazon-scientific``, ``ml-100k``,
+    ``taobao-userbehavior``: with event kinds and times).
 
     The format is detected from the file names; an unknown one raises InputError listing the
     supported formats. The dataset is named after the folder (or the file's stem).

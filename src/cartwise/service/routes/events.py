@@ -14,6 +14,18 @@ writer = router("write", "events")
 def post_events(body: EventsIn, engine: EngineDep) -> EventsOut:
     """Append events. A repeated ``event_id`` is skipped (safe retries); if any row is bad,
     nothing is stored and every bad row is listed with its index and field."""
+    kinds = [k.name for k in engine.store.event_kinds()]
+    problems = [
+        (n, "kind", f"unknown event kind '{e.kind}'")
+        for n, e in enumerate(body.events)
+        if e.kind not in kinds
+    ]
+    if problems:
+        fix = (
+            f"allowed kinds: {', '.join(kinds)}; a shop's own kind is declared once with "
+            "`cartwise kinds add NAME`"
+        )
+        raise BatchError("events", problems, fix)
     named = [e.item_id for e in body.events if e.item_id is not None]
     known = fetch_items(engine.store, named).keys()
     problems = [

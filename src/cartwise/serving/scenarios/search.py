@@ -41,7 +41,8 @@ def search(
     parsed = parse_query(query, catalog)
     history = recent_items(ctx.store, user_id, HISTORY_LIMIT) if user_id else []
     personal = _personal_scores(ctx, view, history) if personalization > 0 else None
-    owned = owned_item(parsed.refers_to, history, catalog) if parsed.refers_to else None
+    compatible = ctx.compatible.get(catalog) if history else {}
+    owned = owned_item(parsed, history, catalog, compatible) if history else None
     ranking = rank(
         parsed,
         matcher,
@@ -49,7 +50,7 @@ def search(
         allowed=catalog_mask(catalog, filters),
         personal=personal,
         owned=owned,
-        compatible=ctx.compatible.get(catalog) if owned else None,
+        compatible=compatible if owned else None,
         weights=SearchWeights(personal=personalization),
         blender=ctx.blender,
     )
