@@ -168,8 +168,7 @@ def ingest_file(
         store: where to write.
         kind: what the file holds.
         path: a .csv, .parquet or .jsonl/.ndjson file (.csv.gz and .jsonl.gz too).
-        mapping: Cartwise field → file column; unmapped fields are read from a column of
-            their own name.
+        mapping: Cartwise field → file column (a field not mapped: the column of its name).
         unknown_items: events naming an item the store lacks: "reject" (error) or
             "placeholder" (create an empty, unavailable item to fill in later).
         on_duplicate: an id repeated inside the file (items/users id, events event_id):
@@ -202,16 +201,7 @@ def ingest_file(
     table = read_table(path)
     source = MappedTable(table, _resolve_columns(table, kind, dict(mapping or {}), opts))
     if kind == "events":
-        written = ingest_events(store, source, opts)
-        summary = IngestSummary(
-            kind,
-            path,
-            len(table.frame),
-            written.inserted,
-            written.duplicates,
-            written.skipped,
-            placeholders=written.placeholders,
-        )
+        summary = _events_summary(store, source, opts)
     else:
         summary = _records_summary(store, source, kind, opts)
     summary.ignored_columns = tuple(c for c in table.columns if c not in source.columns.values())
@@ -319,6 +309,19 @@ def _resolve_columns(
 
 
 # -- items and users ---------------------------------------------------------------------
+
+
+def _events_summary(store: Store, source: MappedTable, opts: EventOptions) -> IngestSummary:
+    written = ingest_events(store, source, opts)
+    return IngestSummary(
+        "events",
+        source.table.path,
+        len(source.table.frame),
+        written.inserted,
+        written.duplicates,
+        written.skipped,
+        placeholders=written.placeholders,
+    )
 
 
 def _records_summary(

@@ -32,12 +32,21 @@ OLD_FEEDBACK_INDEX = "ix_feedback_rec"
 def baseline_metadata() -> MetaData:
     """A new MetaData holding the six tables of revision 0001."""
     metadata = MetaData()
-    ident = String(256)
-    seq = BigInteger().with_variant(Integer, "sqlite")
+    _catalog_and_shoppers(metadata)
+    _events_and_vectors(metadata)
+    _answers_and_feedback(metadata)
+    return metadata
+
+
+_ID = String(256)
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _catalog_and_shoppers(metadata: MetaData) -> None:
     Table(
         "items",
         metadata,
-        Column("id", ident, primary_key=True),
+        Column("id", _ID, primary_key=True),
         Column("title", Text, nullable=False, default=""),
         Column("description", Text, nullable=False, default=""),
         Column("category", JSON, nullable=False),
@@ -52,18 +61,21 @@ def baseline_metadata() -> MetaData:
     Table(
         "users",
         metadata,
-        Column("id", ident, primary_key=True),
+        Column("id", _ID, primary_key=True),
         Column("attributes", JSON, nullable=False),
         Column("created_at", Float, nullable=False),
     )
+
+
+def _events_and_vectors(metadata: MetaData) -> None:
     Table(
         "events",
         metadata,
-        Column("seq", seq, primary_key=True, autoincrement=True),
-        Column("event_id", ident, nullable=False, unique=True),
-        Column("user_id", ident, nullable=False),
-        Column("session_id", ident, nullable=True),
-        Column("item_id", ident, nullable=True),
+        Column("seq", _SEQ, primary_key=True, autoincrement=True),
+        Column("event_id", _ID, nullable=False, unique=True),
+        Column("user_id", _ID, nullable=False),
+        Column("session_id", _ID, nullable=True),
+        Column("item_id", _ID, nullable=True),
         Column("kind", String(32), nullable=False),
         Column("value", Float, nullable=True),
         Column("query", Text, nullable=True),
@@ -81,11 +93,14 @@ def baseline_metadata() -> MetaData:
         Column("dim", Integer, nullable=False),
         Column("vector", LargeBinary, nullable=False),
     )
+
+
+def _answers_and_feedback(metadata: MetaData) -> None:
     Table(
         "served",
         metadata,
         Column("recommendation_id", String(64), primary_key=True),
-        Column("user_id", ident, nullable=True),
+        Column("user_id", _ID, nullable=True),
         Column("scenario", String(32), nullable=False),
         Column("model_version", String(200), nullable=True),
         Column("items", JSON, nullable=False),
@@ -96,13 +111,12 @@ def baseline_metadata() -> MetaData:
     Table(
         "feedback",
         metadata,
-        Column("seq", seq, primary_key=True, autoincrement=True),
+        Column("seq", _SEQ, primary_key=True, autoincrement=True),
         Column("recommendation_id", String(64), nullable=False),
-        Column("user_id", ident, nullable=True),
-        Column("item_id", ident, nullable=False),
+        Column("user_id", _ID, nullable=True),
+        Column("item_id", _ID, nullable=False),
         Column("kind", String(16), nullable=False),
         Column("ts", Float, nullable=False),
         Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
         Index("ix_feedback_user", "user_id"),
     )
-    return metadata
