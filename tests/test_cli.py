@@ -489,7 +489,8 @@ def test_demo_then_serves_the_store(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS",
                  "CARTWISE_INSECURE_LOCAL"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the original value (or absence) for teardown:
+        monkeypatch.delenv(name)  # `serve` sets these in os.environ and they must not leak
     models = tmp_path / "models"
     out = ok(*demo_args(db, models))
     assert out.count("shopper u") == 3
