@@ -73,7 +73,7 @@ def list_versions(ctx: typer.Context, store: StoreOpt = None, models: ModelDirOp
     table = Table(title="model versions (* active, ↶ rollback target, ! has deleted shoppers)")
     for col in ("", "version", "trained on", "valid ndcg@10", "valid hr@10", "served",
                 "impressions", "ctr"):  # fmt: skip
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("version", "trained on"))
     for row in rows:
         window = row["window"] or {}
         flags = ("*" if row["active"] else "") + ("↶" if row["rollback_target"] else "")
@@ -183,9 +183,9 @@ def retrain(
     shop, versions = open_store(store), Versions(model_dir(models))
     why = due(shop, versions, if_new_events=if_new_events, exclude_deleted=exclude_deleted)
     if not why.run:
-        console.print(f"nothing to do: {why.reason}", highlight=False)
+        console.print(f"nothing to do: {why.reason}", highlight=False, soft_wrap=True)
         return
-    console.print(f"retraining: {why.reason}", highlight=False)
+    console.print(f"retraining: {why.reason}", highlight=False, soft_wrap=True)
     show_trained(retrain(shop, versions, gate=gate_of(gate_margin, force), model=model,
                          settings=parse_settings(setting), progress=True))  # fmt: skip
 
@@ -206,17 +206,20 @@ def show_trained(trained: Trained) -> None:
     name, version = trained.info.get("model"), trained.version
     state = "is active" if trained.activated else "is saved, NOT active"
     console.print(f"trained {name}: version {version} {state}"
-                  + (f" (validation {shown})" if shown else ""), highlight=False)  # fmt: skip
+                  + (f" (validation {shown})" if shown else ""), highlight=False,
+                  soft_wrap=True)  # fmt: skip
     decision = trained.decision
     if decision is not None:
         console.print(f"  activation gate: {decision.reason}", highlight=False, soft_wrap=True)
         if decision.override:
-            console.print(f"  activated anyway: {decision.override}", highlight=False)
+            console.print(f"  activated anyway: {decision.override}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
     if not trained.activated:
         console.print(
             f"  the active version stays; activate this one anyway with 'cartwise models "
             f"activate {version}', or train with --force",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(REFUSED_EXIT)
 
