@@ -160,3 +160,22 @@ def test_heldout_keeps_external_ids(sqlite_shop: Store) -> None:
     valid = EvalSet(np.asarray([1]), [data.items.encode(["a1", "b1"])], [data.items.encode(["a2"])])
     held = HeldOut.of(data, valid)
     assert held.histories == [["a1", "b1"]] and held.targets == [["a2"]] and len(held) == 1
+
+
+def test_an_activation_by_hand_meanwhile_is_not_overwritten(
+    sqlite_shop: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = Versions(tmp_path / "models")
+    by_hand = train_version(sqlite_shop, versions, "popularity", rng=0, gate=None).version
+    train_version(sqlite_shop, versions, "itemknn", rng=0, gate=None)
+    save = versions.save
+
+    def save_while_an_operator_activates(model: object, info: dict[str, object]) -> str:
+        name = save(model, info)  # type: ignore[arg-type]
+        versions.activate(by_hand)  # between the gate's decision and the activation
+        return name
+
+    monkeypatch.setattr(versions, "save", save_while_an_operator_activates)
+    late = train_version(sqlite_shop, versions, "itemknn", {"k": 5}, rng=0, gate=Gate())
+    assert not late.activated and versions.active() == by_hand
+    assert late.decision is not None and "the active version changed from" in late.decision.reason

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,8 +148,11 @@ def train_version(
     }  # fmt: skip
     version = versions.save(fitted.model, info)
     activated = activate and (decision is None or decision.activate)
-    if activated:
-        versions.activate(version, reason=_reason(decision))
+    if activated and decision is not None:
+        decision = _activate_if_unchanged(versions, version, decision)
+        activated = decision.activate
+    elif activated:
+        versions.activate(version, reason="trained")
     return Trained(version, activated, decision, info)
 
 
@@ -247,10 +250,17 @@ def _decide(
     return decision
 
 
-def _reason(decision: Decision | None) -> str:
-    if decision is None:
-        return "trained"
-    return f"trained; gate: {decision.override or decision.reason}"
+def _activate_if_unchanged(versions: Versions, version: str, decision: Decision) -> Decision:
+    """Activate `version` if the version the gate compared with is still the active one (an
+    operator may have activated another meanwhile: the decision was not about that one);
+    returns the decision, refused with the reason when that happened."""
+    try:
+        versions.activate(version, reason=f"trained; gate: {decision.override or decision.reason}",
+                          replacing=decision.active_version)  # fmt: skip
+    except DataError as exc:
+        _log.warning("not activated: %s", exc)
+        return replace(decision, activate=False, reason=f"{decision.reason}; not activated: {exc}")
+    return decision
 
 
 def _iso(unix: float) -> str:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cartwise.errors import ConfigError, NotFoundError
+from cartwise.errors import ConfigError, DataError, NotFoundError
 from cartwise.lifecycle import marks
 from cartwise.lifecycle.files import folder_lock, read_json, write_atomic, write_json
 from cartwise.models.base import Recommender, read_meta
@@ -121,11 +121,23 @@ class Versions:
             return None
         return marker.read_text().strip() or None
 
-    def activate(self, version: str, *, reason: str = "activated") -> str | None:
-        """Make `version` the active one; returns the version active before (None: none)."""
+    def activate(
+        self, version: str, *, reason: str = "activated", replacing: str | None | bool = True
+    ) -> str | None:
+        """Make `version` the active one; returns the version active before (None: none).
+
+        Args:
+            replacing: activate only if this version (None: no version) is still the active
+                one, else raise DataError (True: whatever is active).
+        """
         self.require(version)
         with folder_lock(self.root):
             previous = self.active()
+            if replacing is not True and previous != replacing:
+                raise DataError(
+                    f"the active version changed from {replacing} to {previous} while "
+                    f"{version} was trained; 'cartwise models activate {version}' activates it"
+                )
             self._write_active(version)
             stack = self._stack(previous)
             if not stack or stack[-1] != version:
