@@ -130,6 +130,8 @@ HELP = {
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),
+    "retrain": ("Train the active version's model and settings again", "--if-new-events"),
+    "evaluate": ("Evaluate models offline", "--store"),
     "serve": ("Serve the HTTP API", "--port"),
 }
 

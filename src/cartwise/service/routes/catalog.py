@@ -101,4 +101,6 @@ def user_events(
 @admin.delete("/users/{user_id}", response_model=DeletedOut)
 def delete_user(user_id: UserId, engine: EngineDep) -> DeletedOut:
     """Forget a shopper: their record, events, served recommendations and feedback."""
-    return DeletedOut(user_id=user_id, removed=engine.store.delete_user(user_id))
+    removed = engine.store.delete_user(user_id)
+    engine.versions.note_deletion(removed.get("events", 0))
+    return DeletedOut(user_id=user_id, removed=removed)
