@@ -108,10 +108,11 @@ def reasons_from_scores(
     moved = safe.max(axis=0) - safe.min(axis=0) > tol  # some history item changes the score
     best = alone.argmax(axis=0)
     lifted = alone[best, np.arange(len(chosen))] > floors[best] + tol
-    credit: np.ndarray = moved & ((alone.max(axis=0) - alone.min(axis=0) > tol) | lifted)
+    credit = moved & ((alone.max(axis=0) - alone.min(axis=0) > tol) | lifted)
+    columns = zip(finite.tolist(), credit.tolist(), best.tolist(), popular.tolist(), strict=True)
     return [
-        FILLER if not ok else because(touches[int(b)]) if c else POPULAR if p else FILLER
-        for ok, c, b, p in zip(finite, credit, best, popular, strict=True)
+        FILLER if not ok else because(touches[b]) if c else POPULAR if p else FILLER
+        for ok, c, b, p in columns
     ]
 
 
