@@ -100,7 +100,7 @@ def reasons_from_scores(
         return []
     floors = finite_floors(rows).astype(np.float64)
     cols = rows[:, list(chosen)].astype(np.float64)  # (touches + 1, k)
-    finite = np.isfinite(cols).all(axis=0)
+    finite = np.asarray(np.isfinite(cols).all(axis=0))
     safe = np.where(np.isfinite(cols), cols, 0.0)
     tol = 1e-6 * np.maximum(1.0, np.abs(safe).max(axis=0))
     alone, base = safe[:-1], safe[-1]
