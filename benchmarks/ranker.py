@@ -11,7 +11,8 @@ Without ``--dev`` the test targets are scored once for the setting given and
 ``benchmarks/results/quality-<dataset>-ranker.json`` is written with: valid and test metrics,
 ``train_seconds`` (every stage of ``fit``), seconds per stage, LightGBM gain per feature, each
 base model alone (as served by the ranker) and the ablations (the same base models, the ranker
-retrained without the text features, without the Transformer).
+retrained without the text features, without the Transformer; with ``refit``, also the ranker
+serving over the held-out fits of the base models, which is what ``refit=False`` gives).
 
 Online Retail is read through the normal ingest path (as ``quality.py`` does); its item text is
 the StockCode → Description file and its price the median UnitPrice of the item's order lines.
@@ -106,13 +107,18 @@ def ablations(
     ranker: Ranker, config: dict[str, Any], data: Dataset, split: Split, seed: int, dev: bool
 ) -> list[dict[str, Any]]:
     """The ranker retrained over the same base models without one part."""
-    rows = []
+    variants: dict[str, tuple[dict[str, Any], dict[str, Recommender]]] = {}
     for label, drop in ABLATIONS.items():
         models = [m for m in ranker.config.models if m != drop]
         changes = {"models": models, **({"text_features": False} if drop == "content" else {})}
+        variants[label] = (changes, ranker.bases_)
+    if ranker.config.refit:  # the same trees serving over the held-out fits: what refit buys
+        variants["held-out-bases"] = ({"refit": False}, ranker.held_bases_)
+    rows = []
+    for label, (changes, final) in variants.items():
         variant = Ranker({**config, **changes})
         began = time.perf_counter()
-        variant.fit_with_bases(data, ranker.held_bases_, ranker.bases_, rng=seed)
+        variant.fit_with_bases(data, ranker.held_bases_, final, rng=seed)
         seconds = time.perf_counter() - began
         row = {"name": label, "ranker_seconds": round(seconds, 1), **measure(variant, split, dev)}
         rows.append(row)
