@@ -91,14 +91,14 @@ class RankerConfig(BaseModel):
     trend_days: float = Field(default=14.0, gt=0)
     trend_positions: int = Field(default=3, ge=1)
     refit: bool = True
-    rounds: int = Field(default=300, ge=1)
-    early_stopping: int = Field(default=30, ge=1)
+    rounds: int = Field(default=500, ge=1)
+    early_stopping: int = Field(default=50, ge=1)
     learning_rate: float = Field(default=0.05, gt=0)
     num_leaves: int = Field(default=31, ge=2)
-    min_data_in_leaf: int = Field(default=20, ge=1)
+    min_data_in_leaf: int = Field(default=50, ge=1)
     feature_fraction: float = Field(default=0.9, gt=0, le=1)
     reg: float = Field(default=1.0, ge=0)
-    eval_share: float = Field(default=0.1, gt=0, lt=1)
+    eval_share: float = Field(default=0.2, gt=0, lt=1)
     max_train_users: int | None = Field(default=None, ge=2)
     num_threads: int | None = Field(default=None, ge=1)
 
