@@ -52,7 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "amazon-beauty-text": {"base": {"ease": {"reg": 100.0}, "itemknn": {"k": 200, "shrink": 20.0}}},
     "amazon-scientific": {"base": {"ease": {"reg": 100.0}}},
     "ml-100k": {"base": {"ease": {"reg": 100.0}}},
-    "online-retail": {"base": {"ease": {"reg": 100.0}}},
+    # refit off only for this session's time on a shared machine (amazon-scientific's
+    # validation: refit 0.1035 vs held-out fits 0.1008)
+    "online-retail": {"refit": False, "base": {"ease": {"reg": 100.0}}},
 }
 ABLATIONS = {"without-text": "content", "without-transformer": "sasrec"}
 KEEP = ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "mrr", "coverage@10")
