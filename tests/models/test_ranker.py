@@ -45,6 +45,14 @@ def test_saved_layout_holds_lightgbm_text_and_base_folders(tmp_path: Path) -> No
     assert not list((tmp_path / "r").rglob("*.pkl"))
 
 
+def test_similar_items_come_from_the_first_base_model_that_has_them() -> None:
+    data = Dataset.from_frame(block_frame(), name="blocks")
+    model = Ranker({**FAST, "models": ["popularity", "itemknn"]}).fit(data, rng=0)
+    assert model.similar_items(3, k=4) == model.bases_["itemknn"].similar_items(3, k=4)
+    with pytest.raises(ModelError, match="outside"):
+        model.similar_items(0)
+
+
 # -- a known answer: only category match predicts the next item ---------------------------
 N_CATEGORIES, PER_CATEGORY = 8, 10
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cartwise.data.dataset import Dataset
 from cartwise.errors import ModelError, NotFittedError
-from cartwise.models.base import Query, Recommender, Rng, as_generator, as_seed
+from cartwise.models.base import Query, Recommender, Rng, Scored, as_generator, as_seed
 from cartwise.models.histories import popularity_prior
 from cartwise.models.ranker_bases import (
     BASES,
@@ -313,6 +313,18 @@ class Ranker(Recommender):
         out[rows] = floor[:, None] - 2.0 + self.prior_[None, :]  # below every candidate
         out[rows[cands.rows], cands.items] = final
         return out
+
+    def similar_items(self, item: int, k: int = 10) -> list[Scored]:
+        """Items most like `item`, from the first base model (in source order) that has a
+        notion of item-to-item similarity (popularity has none)."""
+        if not 1 <= item <= self.n_items:
+            raise ModelError(f"item index {item} is outside 1..{self.n_items}")
+        for model in self.bases_.values():
+            try:
+                return model.similar_items(item, k)
+            except ModelError:
+                continue
+        raise ModelError(f"none of the ranker's base models {list(self.bases_)} has similarity")
 
     def _threads(self) -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
