@@ -4,7 +4,8 @@ Only the columns a request needs, with statements compiled once (SQLAlchemy cach
 identity), and no record objects: these reads run on every recommendation request.
 
 A history is a list of :data:`Touch` tuples ``(item_id, kind, epoch seconds)``, oldest first;
-which kinds it holds is the caller's choice (the kinds its model reads).
+which kinds it holds is the caller's choice (the kinds its model reads). Shopper ids are the
+shop's own (looked up as the store keeps them: :mod:`cartwise.data.privacy`).
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ def shopper_events(
 ) -> tuple[list[Touched], set[str]]:
     """:func:`recent_items` and (with `purchases`, else an empty set) the ids of every item the
     shopper bought, on one pooled connection: what a recommendation request reads."""
-    params = {"user_id": user_id, "limit": limit, "kinds": list(kinds)}
+    stored = store.privacy.stored(user_id)
+    params = {"user_id": stored, "limit": limit, "kinds": list(kinds)}
     with store.engine.connect() as conn:
         rows = conn.execute(_RECENT, params).all()
         bought = (
-            {str(i) for i in conn.scalars(_PURCHASED, {"user_id": user_id})} if purchases else set()
+            {str(i) for i in conn.scalars(_PURCHASED, {"user_id": stored})} if purchases else set()
         )
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)], bought
 
@@ -70,7 +72,7 @@ def recent_items(
     store: Store, user_id: str, limit: int, *, kinds: Sequence[str] = DEFAULT_KINDS
 ) -> list[Touched]:
     """(item_id, kind, time) of the shopper's latest `limit` events of `kinds`, oldest first."""
-    params = {"user_id": user_id, "limit": limit, "kinds": list(kinds)}
+    params = {"user_id": store.privacy.stored(user_id), "limit": limit, "kinds": list(kinds)}
     with store.engine.connect() as conn:
         rows = conn.execute(_RECENT, params).all()
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)]
@@ -79,4 +81,6 @@ def recent_items(
 def purchased_items(store: Store, user_id: str) -> set[str]:
     """Ids of every item the shopper bought."""
     with store.engine.connect() as conn:
-        return {str(i) for i in conn.scalars(_PURCHASED, {"user_id": user_id})}
+        return {
+            str(i) for i in conn.scalars(_PURCHASED, {"user_id": store.privacy.stored(user_id)})
+        }

@@ -29,6 +29,7 @@ from cartwise.service.errors import install_error_handlers
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
 from cartwise.service.routes import admin, catalog, events, feedback, recommend, search
+from cartwise.service.routes import privacy as privacy_routes
 from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         search.reader,
         feedback.writer,
         feedback.reader,
+        privacy_routes.admin,
     ):
         app.include_router(module_router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD), name="dashboard")
