@@ -19,6 +19,7 @@ from cartwise.cli.common import (
     one_line_errors,
     open_store,
 )
+from cartwise.data.retention import PurgeReport
 
 deletions_app = typer.Typer(
     name="deletions",
@@ -82,14 +83,13 @@ def purge(
 
     Oldest first, one transaction per batch: safe to stop with Ctrl-C (what is gone is what a
     purge with an earlier cut-off would have removed) and to run again to finish."""
-    from cartwise.data.retention import PurgeReport, parse_age
-    from cartwise.data.retention import purge as run_purge
+    from cartwise.data import retention
 
-    age = parse_age(older_than, name="--older-than")
+    age = retention.parse_age(older_than, name="--older-than")
     opened = open_store(store)
     last: list[PurgeReport] = []
     try:
-        report = run_purge(
+        report = retention.purge(
             opened, age, dry_run=dry_run, batch_size=batch_size, on_batch=last.append
         )
     except KeyboardInterrupt:
@@ -104,9 +104,10 @@ def purge(
                   highlight=False)  # fmt: skip
 
 
-def _counts(report: Any) -> str:
+def _counts(report: PurgeReport) -> str:
     return (
-        f"{report.events:,} events, {report.served:,} served answers, {report.feedback:,} feedback"
+        f"{report.events:,} events, {report.served:,} served answers, "
+        f"{report.feedback:,} feedback rows"
     )
 
 
