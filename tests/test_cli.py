@@ -130,6 +130,8 @@ HELP = {
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),
+    "retrain": ("Train the active version's model and settings again", "--if-new-events"),
+    "evaluate": ("Evaluate models offline", "--store"),
     "serve": ("Serve the HTTP API", "--port"),
 }
 
@@ -434,6 +436,10 @@ def test_train_models_recommend(loaded: Path, tmp_path: Path) -> None:
     ]
     u2 = table_rows(ok("recommend", "u2", "-k", "3", "--store", loaded, "--model-dir", models))
     assert [(row[1], row[4]) for row in u2] == [("i1", "2.000"), ("i2", "2.000"), ("i3", "0.000")]
+    explained = ok("recommend", "u1", "-k", "1", "--explain", "--store", loaded,
+                   "--model-dir", models)  # fmt: skip
+    assert "1. Galaxy S23: Popular with shoppers right now. [template]" in explained
+    assert "   - popular with shoppers right now (popular, weight 0.00)" in explained
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -494,7 +500,8 @@ def test_demo_then_serves_the_store(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS",
                  "CARTWISE_INSECURE_LOCAL"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the original value (or absence) for teardown:
+        monkeypatch.delenv(name)  # `serve` sets these in os.environ and they must not leak
     models = tmp_path / "models"
     out = ok(*demo_args(db, models))
     assert out.count("shopper u") == 3

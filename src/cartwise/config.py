@@ -38,6 +38,26 @@ class Settings(BaseSettings):
         description="earliest event timestamp accepted (CARTWISE_EVENT_TIME_FLOOR=2000-01-01Z)",
     )
 
+    # -- model lifecycle (cartwise.lifecycle) ------------------------------------------------
+    gate_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "activation gate: a newly trained version replaces the active one only if its "
+            "validation NDCG@10 is at least (1 - margin) x the active version's on the same "
+            "holdout (0.02: 2 % lower passes); --force overrides"
+        ),
+    )
+    retrain_every: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description=(
+            "cartwise serve retrains on this schedule (ISO 8601 duration or seconds, e.g. "
+            "CARTWISE_RETRAIN_EVERY=PT6H); unset: only when asked (--retrain-every 6h)"
+        ),
+    )
+
     # -- privacy (docs/privacy.md) ----------------------------------------------------------
     pseudonymise_key: SecretStr | None = Field(
         default=None,
@@ -93,6 +113,16 @@ class Settings(BaseSettings):
     search_semantic_weight: float = Field(
         default=0.5, ge=0, description="share of encoder cosine in hybrid search relevance"
     )
+    explain_budget_ms: int = Field(
+        default=250,
+        ge=0,
+        le=60_000,
+        description=(
+            "how long a request with explain=true waits for sentences phrased by the generator "
+            "(CARTWISE_GENERATOR); after it, the template sentence is sent and the phrased one "
+            "is kept for the next request"
+        ),
+    )
     rerank: bool = Field(
         default=False,
         description="reorder personalised lists with the generative LM (CARTWISE_GENERATOR)",
@@ -102,11 +132,21 @@ class Settings(BaseSettings):
     )
 
     # -- HTTP service -----------------------------------------------------------------------
-    api_keys: dict[str, list[Literal["read", "write", "admin"]]] = Field(
+    api_keys: dict[str, list[Literal["read", "write", "admin", "storefront"]]] = Field(
         default_factory=dict,
         description=(
             "API key -> scopes, as JSON (CARTWISE_API_KEYS='{\"k1\": [\"read\"]}'). 'admin' "
-            "implies every scope. Empty: the service runs without keys, on loopback only."
+            "implies every scope; 'storefront' (for a key in web pages, e.g. the widget's) "
+            "allows recommendation lists and feedback only. Empty: the service runs without "
+            "keys, on loopback only."
+        ),
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "origins of web pages allowed to call the service from a browser (the storefront "
+            "widget on the shop's own domain), as JSON: "
+            "CARTWISE_CORS_ORIGINS='[\"https://shop.example\"]'. Empty: none"
         ),
     )
     insecure_local: bool = Field(

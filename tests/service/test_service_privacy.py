@@ -60,8 +60,16 @@ def test_delete_answers_with_its_receipt_and_marks_versions(
     assert client.get("/deletions", params={"user_id": "u1"}).json() == {"receipts": []}
 
 
-def test_hook_marks_nothing_until_the_lifecycle_provides_it(tmp_path: Path) -> None:
-    assert privacy.mark_versions_after_deletion(Versions(tmp_path), 5) == []
+def test_delete_marks_the_versions_that_learnt_from_the_shopper(
+    client: TestClient, engine: Engine
+) -> None:
+    version = engine.active_version()
+    assert version is not None and engine.versions.deletion_mark(version) is None
+    assert client.delete("/users/u3").json()["marked_versions"] == [version]
+    mark = engine.versions.deletion_mark(version)
+    assert mark is not None and mark["shoppers"] == 1
+    client.put("/users", json={"users": [{"id": "quiet"}]})  # no events: no model learnt them
+    assert client.delete("/users/quiet").json()["marked_versions"] == []
 
 
 def test_later_requests_do_not_recreate_a_deleted_shopper(

@@ -72,7 +72,7 @@ def test_generated_reasons_stay_grounded_in_the_attention_evidence(engine: Engin
 
     engine.explainer = Explainer(FakeGenerator(ground), TITLES)
     try:
-        recs = engine.recommend_user("u3", 5).items
+        recs = engine.recommend_user("u3", 5, explain=True).items
     finally:
         engine.explainer = None
     history = {TITLES[int(i[1:])] for i in _history(engine, "u3")}

@@ -55,7 +55,7 @@ def test_engine_reasons_name_only_the_item_and_the_shoppers_history(
             history = {i for i, _, _ in recent_items(engine.store, user, 200)}
             items = {i.id: i for i in data.items}
             allowed = {items[i].title for i in history} | {items[i].brand for i in history}
-            for rec in engine.recommend_user(user, 5).items:
+            for rec in engine.recommend_user(user, 5, explain=True).items:
                 own = {rec.item.title, rec.item.brand}
                 assert _named(rec.reason, names) <= (allowed | own) - {None}, rec.reason
                 checked += 1
@@ -74,7 +74,7 @@ def test_engine_uses_a_grounded_generated_reason(demo_engine: tuple[Engine, Demo
     engine.explainer = Explainer(FakeGenerator(ground), _catalog_names(data))
     try:
         user = sorted(data.truth.phone_buyers)[0]
-        recs = engine.recommend_user(user, 5).items
+        recs = engine.recommend_user(user, 5, explain=True).items
         assert recs and all(r.reason.startswith("Picked because ") for r in recs)
     finally:
         engine.explainer = None
@@ -91,7 +91,7 @@ def test_search_reasons_are_phrased_from_the_text_match_and_the_owned_item(
     user, phone = next(iter(sorted(data.truth.phone_buyers.items())))
     engine.explainer = Explainer(FakeGenerator(default="Acme Phones fit it."), _catalog_names(data))
     try:
-        served = engine.search("a case for my new phone", 3, user_id=user)
+        served = engine.search("a case for my new phone", 3, user_id=user, explain=True)
     finally:
         engine.explainer = None
     top = served.items[0]

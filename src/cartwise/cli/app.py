@@ -20,7 +20,14 @@ from cartwise.cli import kinds as cli_kinds
 from cartwise.cli import models as cli_models
 from cartwise.cli import privacy as cli_privacy
 from cartwise.cli import service as cli_service
-from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
+from cartwise.cli import versions as cli_versions
+from cartwise.cli.common import (
+    DebugFlag,
+    StoreOpt,
+    command_on,
+    console,
+    open_store,
+)
 
 app = typer.Typer(
     name="cartwise",
@@ -104,7 +111,9 @@ def export(
 cli_data.register(command)
 cli_privacy.register(command)
 cli_models.register(command)
+cli_versions.register(command)
 cli_service.register(command)
 app.add_typer(cli_db.db_app, name="db")
 app.add_typer(cli_kinds.app)
 app.add_typer(cli_privacy.deletions_app)
+app.add_typer(cli_versions.models_app, name="models")

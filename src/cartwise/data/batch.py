@@ -98,7 +98,7 @@ def check_texts(table: str, columns: Mapping[str, Sequence[Any]]) -> None:
     """
     for name in _TEXT_FIELDS[table]:
         values = columns.get(name)
-        if values and "\x00" in "".join(v for v in values if v is not None):
+        if values and "\x00" in "".join(filter(None, values)):
             row = next(i for i, v in enumerate(values) if v is not None and "\x00" in v)
             raise InputError(
                 f"{values[row]!r} contains a NUL character (\\x00); remove it",
@@ -152,6 +152,11 @@ class Batch:
     def existing_item_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of `ids` that are items in the store."""
         wanted = list(set(ids))
+        if self.dialect == "postgresql":  # one query, the ids as one array parameter
+            found_rows = self._conn.exec_driver_sql(
+                f"SELECT id FROM {t.items.name} WHERE id = ANY(%s)", (wanted,)
+            )
+            return {row[0] for row in found_rows}
         found: set[str] = set()
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
@@ -282,8 +287,10 @@ class Batch:
         )
 
     def _check_items(self, item_ids: Sequence[str | None], policy: UnknownItemPolicy) -> int:
-        named = {i for i in item_ids if i is not None}
-        missing = named - self.existing_item_ids(named)
+        named = set(item_ids)
+        named.discard(None)  # set arithmetic at C speed: this runs over every imported event
+        known = cast(set[str], named)
+        missing = known - self.existing_item_ids(known)
         if not missing:
             return 0
         if policy == "reject":

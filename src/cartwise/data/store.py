@@ -311,6 +311,19 @@ class Store:
                 for name, table in (("items", t.items), ("users", t.users), ("events", t.events))
             }
 
+    def event_mark(self) -> int:
+        """The sequence number of the latest stored event (0 when there is none): a snapshot
+        read after this call holds at least the events up to it (:meth:`events_after`)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.max(t.events.c.seq))) or 0)
+
+    def events_after(self, mark: int) -> int:
+        """How many events were stored after the one numbered `mark` (arrival order, whatever
+        their timestamps: a back-filled import counts too)."""
+        c = t.events.c
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).where(c.seq > mark)) or 0)
+
     def size_bytes(self) -> int:
         """Space the store's tables take, indexes included (SQLite: the database's pages,
         those still in the write-ahead log included)."""

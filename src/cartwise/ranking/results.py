@@ -6,16 +6,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cartwise.data.schema import Item
+from cartwise.ranking.explain import Explanation
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item with its score, a short reason and scenario-specific numbers."""
+    """One recommended item with its score, a short reason and scenario-specific numbers; with
+    ``explanation`` (when asked for) the evidence behind it and its phrased sentence."""
 
     item: Item
     score: float
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+    explanation: Explanation | None = None
 
 
 @dataclass(frozen=True)

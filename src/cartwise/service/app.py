@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -28,7 +29,17 @@ from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
-from cartwise.service.routes import admin, catalog, events, feedback, recommend, search
+from cartwise.service.routes import (
+    admin,
+    catalog,
+    events,
+    feedback,
+    recommend,
+    reports,
+    search,
+    versions,
+    widget,
+)
 from cartwise.service.routes import privacy as privacy_routes
 from cartwise.serving.engine import Engine
 
@@ -45,6 +56,10 @@ Send the API key in the `X-API-Key` header (or `Authorization: Bearer`); keys an
 (`read`, `write`, `admin`; admin implies the others) come from `CARTWISE_API_KEYS`. With no keys
 configured the service is open but answers the local machine (loopback) only. `/health`, `/ready`
 and the dashboard need no key. Errors are `{"error": {"type", "message", "fields"}}`.
+
+Shop pages: `/widget.js` renders recommendations into a page and reports impressions and clicks;
+give it a key with the `storefront` scope only (recommendation lists and feedback), and list the
+shop's origins in `CARTWISE_CORS_ORIGINS`.
 """
 
 
@@ -78,7 +93,10 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     for module_router in (
         admin.public,
         admin.reader,
-        admin.admin,
+        versions.reader,
+        versions.admin,
+        reports.reader,
+        reports.admin,
         catalog.reader,
         catalog.writer,
         catalog.admin,
@@ -90,6 +108,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         privacy_routes.admin,
     ):
         app.include_router(module_router)
+    app.include_router(widget.public)  # the storefront widget's script
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD), name="dashboard")
 
     @app.get("/", include_in_schema=False)
@@ -98,9 +117,26 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    _allow_browsers(app, settings.cors_origins)
     if app.state.keys.open:
         _log.warning("no API keys configured (insecure_local): only loopback clients answered")
     return app
+
+
+def _allow_browsers(app: FastAPI, origins: list[str]) -> None:
+    """Let pages from `origins` call the service (the storefront widget on the shop's pages).
+
+    Outermost middleware, so that error answers (401, 413) carry the CORS headers too and the
+    widget can read why it failed. Cookies are never used: keys go in a header.
+    """
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            max_age=600,
+        )
 
 
 def app_from_env() -> FastAPI:

@@ -1,4 +1,8 @@
-"""API keys with scopes: read, write, admin (admin implies the other two).
+"""API keys with scopes: read, write, admin (admin implies every scope), and storefront.
+
+``storefront`` is the scope for a key that a shop puts in its web pages (the storefront widget,
+``/widget.js``), where anyone can read it: it answers the recommendation lists and accepts
+feedback on them, and nothing else (no catalog or shopper reads, no writes to the store).
 
 Keys come from settings (``CARTWISE_API_KEYS='{"key": ["read", "write"]}'``) and are sent in the
 ``X-API-Key`` header or as ``Authorization: Bearer <key>``. Every configured key is compared in
@@ -24,7 +28,7 @@ from fastapi.security import APIKeyHeader
 
 from cartwise.service.errors import AuthError
 
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "write", "admin", "storefront"]
 
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -78,9 +82,12 @@ def _presented(request: Request, header_key: str | None) -> str | None:
     return token.strip()
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[None]]:
-    """A FastAPI dependency that admits requests whose key holds `scope` (or admin); ``async``
-    because it never blocks (a plain ``def`` dependency costs a thread-pool hop per request)."""
+def require(scope: Scope, *also: Scope) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency that admits requests whose key holds `scope`, one of `also`, or
+    admin; ``async`` because it never blocks (a plain ``def`` dependency costs a thread-pool
+    hop per request)."""
+    admitted = frozenset({scope, *also, "admin"})
+    wanted = " or ".join(f"'{s}'" for s in (scope, *also))
 
     async def check(request: Request, header_key: str | None = Security(api_key_header)) -> None:
         ring: KeyRing = request.app.state.keys
@@ -105,7 +112,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[None]]:
             raise AuthError(
                 401, "unknown API key; check the key", headers={"WWW-Authenticate": "ApiKey"}
             )
-        if scope not in scopes and "admin" not in scopes:
-            raise AuthError(403, f"this API key lacks the '{scope}' scope this route needs")
+        if not admitted & scopes:
+            raise AuthError(403, f"this API key lacks the {wanted} scope this route needs")
 
     return check

@@ -111,6 +111,26 @@ class DeletedItemOut(_Body):
 
 
 # -- recommendations ----------------------------------------------------------------------------
+class EvidenceOut(_Body):
+    """One fact behind a recommendation, computed by the system."""
+
+    kind: Literal["history", "text_match", "new_arrival", "popular"]
+    text: str = Field(description="the fact in words, e.g. \"you bought 'Galaxy S23'\"")
+    weight: float = Field(description="its strength: attention share, score lift or relevance")
+
+
+class ExplanationOut(_Body):
+    """Why an item is recommended: the evidence and one sentence phrased from it only."""
+
+    sentence: str
+    source: Literal["generator", "template"] = Field(
+        description="generator: phrased by the language model and checked against the "
+        "evidence; template: fixed wording (no generator, its sentence was blocked, or it was "
+        "not ready within the budget: the next request gets it)"
+    )
+    evidence: list[EvidenceOut]
+
+
 class Recommended(_Body):
     """One item of an answer, with its score and why it is there.
 
@@ -123,6 +143,9 @@ class Recommended(_Body):
     reason: str
     item: Item
     details: dict[str, float] = Field(default_factory=dict)
+    explanation: ExplanationOut | None = Field(
+        default=None, description="with explain=true: the evidence and its sentence"
+    )
 
 
 class RecommendationsOut(_Body):
@@ -165,6 +188,9 @@ class _Filtering(_Body):
         default=True,
         description="record the answer as shown (for feedback and online metrics); false for "
         "previews such as the dashboard's",
+    )
+    explain: Flag = Field(
+        default=False, description="each item with its evidence and a sentence phrased from it"
     )
 
 
@@ -297,14 +323,78 @@ class StatsOut(_Body):
     model_info: dict[str, Any]
 
 
+class OnlineTotals(_Body):
+    """What shoppers did with one version's answers: in total and per scenario."""
+
+    served: int
+    impressions: int
+    clicks: int
+    purchases: int
+    ctr: float | None
+    scenarios: dict[str, dict[str, Any]]
+
+
+class VersionOut(_Body):
+    """One saved model version with its offline and online metrics side by side.
+
+    ``window``: first and last event time it learnt from; ``settings``: what training was
+    asked for (``config``: the model's full configuration); ``offline``: validation metrics on
+    the holdout; ``gate``: the activation gate's decision when it was trained;
+    ``deleted_shoppers``: set when shoppers it learnt from were deleted since.
+    """
+
+    version: str
+    model: str | None
+    active: bool
+    rollback_target: bool
+    trained_at: str | None
+    window: dict[str, Any] | None
+    settings: dict[str, Any]
+    config: dict[str, Any]
+    data: dict[str, Any]
+    holdout: dict[str, Any]
+    offline: dict[str, float]
+    online: OnlineTotals
+    gate: dict[str, Any] | None
+    deleted_shoppers: dict[str, Any] | None
+    error: str | None = None
+
+
 class ModelsOut(_Body):
-    """Saved model versions, oldest first, and the active one."""
+    """Saved model versions, oldest first (names, and each in detail), the active one and the
+    one a rollback would activate."""
 
     versions: list[str]
     active: str | None
+    rollback_target: str | None = None
+    details: list[VersionOut] = []
 
 
 class ActivatedOut(_Body):
-    """The version now active."""
+    """The version now active, and the one active before."""
 
     active: str
+    previous: str | None = None
+
+
+class PrunedOut(_Body):
+    """Versions deleted by a prune, and those left."""
+
+    deleted: list[str]
+    kept: list[str]
+
+
+class ReportJobOut(_Body):
+    """A store evaluation job: ``running``, ``done`` or ``failed``; ``report``: where its HTML
+    report is served once done; ``new``: whether this request started it (false: one was
+    already running)."""
+
+    id: str
+    state: Literal["running", "done", "failed"]
+    started: str
+    finished: str | None
+    exit_code: int | None
+    about: dict[str, Any]
+    log_tail: str
+    report: str | None
+    new: bool = False

@@ -7,19 +7,20 @@ them. Nothing here holds a request's state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from cartwise.data.catalog import CatalogIndex, ItemRows
 from cartwise.data.store import Store
 from cartwise.errors import ModelError
-from cartwise.ranking.explain import Explainer
+from cartwise.ranking.explain import Explainer, catalog_names
 from cartwise.ranking.rerank import LMReranker
 from cartwise.search import Blender, TextMatcher
 from cartwise.serving.active import ActiveModel, ModelView
 from cartwise.serving.cache import AnswerCache
 from cartwise.serving.catalog import CatalogSnapshot, PerCatalog
+from cartwise.serving.phrasing import Phraser
 from cartwise.serving.scorer import Scorer
 
 
@@ -37,8 +38,11 @@ class Context:
         matchers: the search matcher per catalog snapshot.
         compatible: per catalog snapshot, item id → rows of the items made for it.
         blender: mixes search relevance with the shopper's model scores.
-        explainer: phrases reasons from their evidence (None: template reasons).
+        explainer: phrases explanations from their evidence (None: templates).
         reranker: reorders personalised lists with a language model (None: off).
+        phraser: runs the explainer's generator in the background (None: no generator).
+        explain_budget: seconds a request waits for phrased explanations.
+        names: per catalog snapshot, its titles and brands (the grounding check's list).
     """
 
     store: Store
@@ -52,6 +56,19 @@ class Context:
     blender: Blender
     explainer: Explainer | None = None
     reranker: LMReranker | None = None
+    phraser: Phraser | None = None
+    explain_budget: float = 0.25
+    names: PerCatalog[list[str]] = field(
+        default_factory=lambda: PerCatalog(
+            lambda c: catalog_names(c.fields["title"], c.fields["brand"])
+        )
+    )
+
+    def use_explainer(self, explainer: Explainer | None) -> None:
+        """Phrase explanations with `explainer` from now on (a new phrasing cache)."""
+        self.explainer = explainer
+        has_generator = explainer is not None and explainer.generator is not None
+        self.phraser = Phraser(explainer) if has_generator and explainer else None
 
     def view(self) -> ModelView:
         """The active model aligned with the current catalog (ModelError when none)."""

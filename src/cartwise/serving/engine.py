@@ -34,9 +34,10 @@ from cartwise.serving.cache import DEFAULT_CAPACITY, AnswerCache
 from cartwise.serving.catalog import CatalogSnapshot, PerCatalog
 from cartwise.serving.context import Context
 from cartwise.serving.privacy import Deletion, forget_shopper
-from cartwise.serving.scenarios import ads, explain, items, personal, search
+from cartwise.serving.scenarios import ads, items, personal, search
 from cartwise.serving.scorer import Scorer
 from cartwise.serving.states import DEFAULT_BYTES
+from cartwise.text.factory import make_generator
 
 if TYPE_CHECKING:
     from cartwise.config import Settings
@@ -87,9 +88,9 @@ class Engine:
             matchers=PerCatalog(matcher),
             compatible=PerCatalog(lambda catalog: compatibility_index(store, catalog)),
             blender=blender,
-            explainer=explainer,
             reranker=reranker,
         )
+        self.ctx.use_explainer(explainer)
 
     @classmethod
     def from_settings(
@@ -101,19 +102,24 @@ class Engine:
         generator: TextGenerator | None = None,
     ) -> Engine:
         """The engine `settings` describe: their store (unless `store` is given) and model
-        folder, search by ``search_mode`` (:func:`cartwise.search.matcher_from_settings`) and
-        the reranking stage when ``rerank`` is on (`encoder`, `generator`: use these models
-        instead of the configured ones)."""
+        folder, search by ``search_mode`` (:func:`cartwise.search.matcher_from_settings`),
+        explanations phrased by the configured generator (``generator``; within
+        ``explain_budget_ms``) and the reranking stage when ``rerank`` is on (`encoder`,
+        `generator`: use these models instead of the configured ones)."""
         store = store or Store.open(settings.store_url)
-        return cls(
+        generator = generator or make_generator(settings)
+        engine = cls(
             store,
             settings.model_dir,
             catalog_ttl=settings.catalog_refresh_seconds,
             matcher=matcher_from_settings(settings, store, encoder=encoder),
+            explainer=Explainer(generator) if generator is not None else None,
             reranker=reranker_from_settings(settings, generator),
             answer_cache=settings.answer_cache_size,
             score_cache_bytes=settings.score_cache_mb << 20,
         )
+        engine.ctx.explain_budget = settings.explain_budget_ms / 1000.0
+        return engine
 
     # -- parts ---------------------------------------------------------------------------------
     @property
@@ -128,7 +134,7 @@ class Engine:
 
     @explainer.setter
     def explainer(self, value: Explainer | None) -> None:
-        self.ctx.explainer = value
+        self.ctx.use_explainer(value)
 
     @property
     def reranker(self) -> LMReranker | None:
@@ -191,22 +197,28 @@ class Engine:
     def recommend_user(
         self, user_id: str, k: int = 10, *, exclude_purchased: bool = True,
         filters: Filters | None = None, diversity: Diversity | None = None,
+        explain: bool = False,
     ) -> Served:  # fmt: skip
-        """Top-k for a shopper from their latest events (cold start for an unknown one)."""
+        """Top-k for a shopper from their latest events (cold start for an unknown one); with
+        `explain`, each item's evidence and sentence."""
         return personal.for_user(self.ctx, user_id, k, exclude_purchased=exclude_purchased,
-                                 filters=filters, diversity=diversity)  # fmt: skip
+                                 filters=filters, diversity=diversity, explain=explain)  # fmt: skip
 
     def recommend_session(
         self, events: Sequence[tuple[str, str]], k: int = 10, *, exclude_purchased: bool = True,
         filters: Filters | None = None, diversity: Diversity | None = None,
+        explain: bool = False,
     ) -> Served:  # fmt: skip
         """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
         return personal.for_session(self.ctx, events, k, exclude_purchased=exclude_purchased,
-                                    filters=filters, diversity=diversity)  # fmt: skip
+                                    filters=filters, diversity=diversity,
+                                    explain=explain)  # fmt: skip
 
-    def similar(self, item_id: str, k: int = 10, *, filters: Filters | None = None) -> Served:
+    def similar(
+        self, item_id: str, k: int = 10, *, filters: Filters | None = None, explain: bool = False
+    ) -> Served:
         """Items like `item_id`."""
-        return items.similar(self.ctx, item_id, k, filters=filters)
+        return items.similar(self.ctx, item_id, k, filters=filters, explain=explain)
 
     def complements(
         self, item_id: str, k: int = 10, *, window_days: float = 30.0, min_support: int = 2,
@@ -218,10 +230,10 @@ class Engine:
 
     def search(
         self, query: str, k: int = 10, *, user_id: str | None = None,
-        personalization: float = 0.3, filters: Filters | None = None,
+        personalization: float = 0.3, filters: Filters | None = None, explain: bool = False,
     ) -> Served:  # fmt: skip
         """Catalog items matching `query`, personalised for `user_id` when given."""
-        return search.search(self.ctx, query, k, user_id=user_id,
+        return search.search(self.ctx, query, k, user_id=user_id, explain=explain,
                              personalization=personalization, filters=filters)  # fmt: skip
 
     def rank_ads(
@@ -234,7 +246,8 @@ class Engine:
 
     def explain_user(self, user_id: str, k: int = 10) -> list[tuple[Recommendation, Explanation]]:
         """The shopper's top-k, each with the evidence behind it and its sentence."""
-        return explain.explain_user(self.ctx, self.recommend_user(user_id, k), user_id)
+        served = self.recommend_user(user_id, k, explain=True)
+        return [(r, r.explanation) for r in served.items if r.explanation is not None]
 
 
 __all__ = ["Engine", "ModelError"]

@@ -13,14 +13,11 @@ the retraining scheduler replaces the active one promptly (``cartwise retrain
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from cartwise.data.deletion import DeletionReceipt
 from cartwise.data.store import Store
 from cartwise.lifecycle import Versions
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,18 +40,7 @@ def forget_shopper(store: Store, versions: Versions, user_id: str) -> Deletion:
 
 
 def mark_versions_after_deletion(versions: Versions, events_removed: int) -> list[str]:
-    """Mark the saved versions as containing a deleted shopper; returns the versions marked.
-
-    HOOK for the lifecycle work (``cartwise retrain --exclude-deleted`` and the scheduler):
-    once ``Versions.note_deletion(events_removed)`` exists in ``cartwise.lifecycle``, this
-    function's body becomes ``return versions.note_deletion(events_removed)``. Until then no
-    version is marked. A shopper with no events taught no model anything: nothing to mark.
-    """
-    if events_removed > 0:
-        _log.info(
-            "a shopper with %d events was deleted; versions in %s trained before still hold "
-            "them until a retrain",
-            events_removed,
-            versions.root,
-        )
-    return []
+    """Mark the saved versions as containing a deleted shopper
+    (:meth:`cartwise.lifecycle.Versions.note_deletion`); returns the versions marked. A shopper
+    with no events taught no model anything: nothing is marked then."""
+    return versions.note_deletion(events_removed)

@@ -168,8 +168,7 @@ def ingest_file(
         store: where to write.
         kind: what the file holds.
         path: a .csv, .parquet or .jsonl/.ndjson file (.csv.gz and .jsonl.gz too).
-        mapping: Cartwise field → file column; unmapped fields are read from a column of
-            their own name.
+        mapping: Cartwise field → file column (a field not mapped: the column of its name).
         unknown_items: events naming an item the store lacks: "reject" (error) or
             "placeholder" (create an empty, unavailable item to fill in later).
         on_duplicate: an id repeated inside the file (items/users id, events event_id):

@@ -9,11 +9,19 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from cartwise.data.feedback import ServedLog, log_served
 from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.explain import Explanation
 from cartwise.ranking.filters import Filters
 from cartwise.ranking.results import Served
 from cartwise.service.auth import Scope, require
 from cartwise.service.http import StrictJSONRoute
-from cartwise.service.schemas import MAX_ID, ErrorOut, RecommendationsOut, Recommended
+from cartwise.service.schemas import (
+    MAX_ID,
+    ErrorOut,
+    EvidenceOut,
+    ExplanationOut,
+    RecommendationsOut,
+    Recommended,
+)
 from cartwise.serving.engine import Engine
 
 #: Documented error answers of every route.
@@ -30,9 +38,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def router(scope: Scope | None, tag: str) -> APIRouter:
-    """A router whose routes need `scope` (None: open) and parse JSON strictly."""
-    deps = [Depends(require(scope))] if scope else []
+def router(scope: Scope | None, tag: str, *, also: tuple[Scope, ...] = ()) -> APIRouter:
+    """A router whose routes need `scope` or one of `also` (None: open) and parse JSON
+    strictly."""
+    deps = [Depends(require(scope, *also))] if scope else []
     return APIRouter(route_class=StrictJSONRoute, dependencies=deps, tags=[tag], responses=ERRORS)
 
 
@@ -157,6 +166,23 @@ def _recommended(served: Served) -> list[Recommended]:
             reason=r.reason,
             item=r.item,
             details={k: finite(float(v)) for k, v in r.details.items()},
+            explanation=_explanation(r.explanation) if r.explanation is not None else None,
         )
         for r in served.items
     ]
+
+
+def _explanation(found: Explanation) -> ExplanationOut:
+    return ExplanationOut.model_construct(
+        sentence=found.reason,
+        source=found.source,
+        evidence=[
+            EvidenceOut.model_construct(kind=e.kind, text=e.text, weight=finite(e.weight))
+            for e in found.evidence
+        ],
+    )
+
+
+Explain = Annotated[
+    bool, Query(description="each item with its evidence and a sentence phrased from it")
+]

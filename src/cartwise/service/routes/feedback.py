@@ -6,7 +6,8 @@ from cartwise.data.feedback import FeedbackRecord, online_metrics, record_feedba
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import FeedbackIn, FeedbackOut, OnlineOut, OnlineRow
 
-writer = router("write", "feedback")
+# the storefront widget reports impressions and clicks from the shop's pages
+writer = router("write", "feedback", also=("storefront",))
 reader = router("read", "feedback")
 
 

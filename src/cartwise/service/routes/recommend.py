@@ -23,6 +23,7 @@ from cartwise.ranking.results import Served
 from cartwise.service.routes.common import (
     DiversityDep,
     EngineDep,
+    Explain,
     FiltersDep,
     ItemId,
     K,
@@ -35,7 +36,8 @@ from cartwise.service.routes.common import (
 from cartwise.service.schemas import RecommendationsOut, SessionIn
 from cartwise.serving.engine import Engine
 
-reader = router("read", "recommendations")
+# the storefront widget asks for these lists from the shop's pages
+reader = router("read", "recommendations", also=("storefront",))
 
 
 @reader.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
@@ -48,18 +50,26 @@ async def for_user(
     k: K = 10,
     exclude_purchased: bool = True,
     logged: Log = True,
+    explain: Explain = False,
 ) -> Response:
     """Top-k for a shopper from their latest events (a shopper never seen gets the cold-start
     ranking). Unavailable items are never returned; purchased ones are left out by default;
-    one item per variant group unless ``all_variants``."""
+    one item per variant group unless ``all_variants``. With ``explain=true`` each item has
+    its evidence and a sentence (phrased by the configured language model within
+    ``CARTWISE_EXPLAIN_BUDGET_MS``, else by template)."""
     return await _answered(
         engine,
         log if logged else None,
         "user",
         user_id,
         lambda: engine.recommend_user(
-            user_id, k, exclude_purchased=exclude_purchased, filters=filters, diversity=diversity
-        ),
+            user_id,
+            k,
+            exclude_purchased=exclude_purchased,
+            filters=filters,
+            diversity=diversity,
+            explain=explain,
+        ),  # fmt: skip
     )
 
 
@@ -75,6 +85,7 @@ async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> 
             exclude_purchased=body.exclude_purchased,
             filters=filters,
             diversity=Diversity(body.diversity),
+            explain=body.explain,
         )
 
     return await _answered(engine, log if body.log else None, "session", None, work)
@@ -88,6 +99,7 @@ async def similar(
     filters: FiltersDep,
     k: K = 10,
     logged: Log = True,
+    explain: Explain = False,
 ) -> Response:
     """Items like this one (404 for an unknown item)."""
     return await _answered(
@@ -95,7 +107,7 @@ async def similar(
         log if logged else None,
         "similar",
         None,
-        lambda: engine.similar(item_id, k, filters=filters),
+        lambda: engine.similar(item_id, k, filters=filters, explain=explain),
     )
 
 

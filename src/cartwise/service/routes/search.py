@@ -27,6 +27,7 @@ def search(body: SearchIn, engine: EngineDep) -> RecommendationsOut:
         filters=Filters(
             body.category, body.min_price, body.max_price, body.type, body.all_variants
         ),
+        explain=body.explain,
     )
     return answer(engine, "search", body.user_id, served, logged=body.log)
 

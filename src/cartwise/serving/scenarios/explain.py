@@ -1,29 +1,31 @@
-"""How personalised lists are finished: the optional language-model reranking stage, reasons
-phrased from their evidence, and the evidence itself (which past events drove each item).
+"""How personalised lists are finished: the optional language-model reranking stage, and, when
+a request asks for them, explanations: the evidence behind each item (which past events drove
+it, with attention weights or score lifts) and a sentence phrased from it
+(:mod:`cartwise.serving.phrasing`: the generator within the request's budget, else a template).
 
-:func:`finish` runs after every personalised list; with neither a reranker nor an explainer
-configured it returns the model's list as it is.
+:func:`finish` runs after every personalised list; with no reranker and no explanation asked
+for it returns the model's list as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
 from cartwise.data.history import Touched
 from cartwise.ranking.explain import (
     Evidence,
     Explainer,
-    Explanation,
     HasAttention,
     attention_evidence,
     history_evidence,
 )
 from cartwise.ranking.reasons import COLD_START, Touch, evidence_queries, recent_touches
-from cartwise.ranking.results import Recommendation, Served
+from cartwise.ranking.results import Served
 from cartwise.serving.active import ModelView
+from cartwise.serving.cache import history_digest
 from cartwise.serving.context import Context
-from cartwise.serving.scenarios.common import history, touches_of
+from cartwise.serving.scenarios.common import touches_of
 
 
 def pool_size(ctx: Context, k: int) -> int:
@@ -39,13 +41,50 @@ def finish(
     served: Served,
     k: int,
     user_id: str | None = None,
+    *,
+    explain: bool = False,
 ) -> Served:
-    """`served` (the model's list for the (item_id, kind, time) history `recent`) reordered by the
-    reranker and phrased by the explainer, when they are configured."""
-    if ctx.reranker is None and ctx.explainer is None:  # no later stage changes it
+    """`served` (the model's list for the (item_id, kind, time) history `recent`) reordered by
+    the reranker when one is configured, and with explanations when asked for."""
+    if ctx.reranker is None and not explain:  # no later stage changes it
         return served
     touches = touches_of(view, recent)
-    return phrased(ctx, view, touches, reranked(ctx, touches, served, k, user_id), user_id)
+    served = reranked(ctx, touches, served, k, user_id)
+    if not explain or not served.items:
+        return served
+    found = evidence(ctx, view, touches, served) if touches else _popular(served)
+    digest = history_digest(recent)
+    keys = [(view.version, digest, r.item.id) for r in served.items]
+    return with_explanations(ctx, served, keys, found, user_id)
+
+
+def with_explanations(
+    ctx: Context,
+    served: Served,
+    keys: Sequence[Hashable],
+    found: Sequence[Sequence[Evidence]],
+    user_id: str | None,
+) -> Served:
+    """`served` with each item's explanation (its evidence and sentence) and the sentence as
+    its reason: phrased by the generator when it finishes within the request's budget (the
+    phraser keeps it for the next request), else by template."""
+    items = [(r.item.title or r.item.id, r.item.brand or None, ev)
+             for r, ev in zip(served.items, found, strict=True)]  # fmt: skip
+    ids = [user_id] if user_id else []
+    if ctx.phraser is not None:
+        names = ctx.names.get(ctx.snapshot())
+        done = ctx.phraser.explain_many(keys, items, budget=ctx.explain_budget, user_ids=ids,
+                                        known_names=names)  # fmt: skip
+    else:
+        explainer = ctx.explainer or Explainer()
+        done = [explainer.explain(t, b, ev, user_ids=ids) for t, b, ev in items]
+    pairs = zip(served.items, done, strict=True)
+    items_out = [replace(r, reason=e.reason, explanation=e) for r, e in pairs]
+    return Served(served.version, items_out, served.message)
+
+
+def _popular(served: Served) -> list[list[Evidence]]:
+    return [[Evidence("popular", COLD_START)] for _ in served.items]
 
 
 def reranked(
@@ -66,27 +105,6 @@ def reranked(
     return Served(served.version, reranker.reorder(history, items, titles, k, user_ids=ids))
 
 
-def phrased(
-    ctx: Context,
-    view: ModelView,
-    touches: list[Touch],
-    served: Served,
-    user_id: str | None = None,
-) -> Served:
-    """`served` with reasons phrased by the explainer from history evidence, if one is set
-    (the template reasons of :mod:`cartwise.ranking.reasons` otherwise)."""
-    explainer = ctx.explainer
-    if explainer is None or not touches or not served.items:
-        return served
-    ids = [user_id] if user_id else []
-    items = [
-        replace(r, reason=explainer.explain(r.item.title or r.item.id, r.item.brand, ev,
-                                            user_ids=ids).reason)
-        for r, ev in zip(served.items, evidence(ctx, view, touches, served), strict=True)
-    ]  # fmt: skip
-    return Served(served.version, items)
-
-
 def evidence(
     ctx: Context, view: ModelView, touches: list[Touch], served: Served
 ) -> list[list[Evidence]]:
@@ -104,26 +122,6 @@ def evidence(
     rows = ctx.scorer.score_many(model, evidence_queries(recent, view.query))
     chosen = [i if i is not None else 0 for i in indices]
     return history_evidence(rows, recent, chosen, [_brand(view, t) for t in recent])
-
-
-def explain_user(
-    ctx: Context, served: Served, user_id: str
-) -> list[tuple[Recommendation, Explanation]]:
-    """The items of `served` (the shopper's list) with the evidence behind each and its sentence
-    (phrased by the context's explainer, else by template): the past events that drove it, with
-    their weights (attention shares for SASRec, score lifts otherwise)."""
-    view = ctx.view()
-    touches = touches_of(view, history(ctx, view, user_id))
-    explainer = ctx.explainer or Explainer()
-    if not touches:
-        found = [[Evidence("popular", COLD_START)] for _ in served.items]
-    else:
-        found = evidence(ctx, view, touches, served)
-    ids = [user_id]
-    return [
-        (r, explainer.explain(r.item.title or r.item.id, r.item.brand, ev, user_ids=ids))
-        for r, ev in zip(served.items, found, strict=True)
-    ]
 
 
 def _brand(view: ModelView, touch: Touch) -> str | None:

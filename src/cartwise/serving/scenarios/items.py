@@ -18,6 +18,7 @@ from cartwise.ranking.complements import (
     made_for,
     made_for_others,
 )
+from cartwise.ranking.explain import Evidence
 from cartwise.ranking.filters import Filters, catalog_mask, check_category, rejection
 from cartwise.ranking.pipeline import pick
 from cartwise.ranking.reasons import POPULAR, Touch, evidence_queries, reasons_from_scores
@@ -25,21 +26,33 @@ from cartwise.ranking.results import Recommendation, Served
 from cartwise.serving.active import ModelView
 from cartwise.serving.cache import Seen
 from cartwise.serving.context import Context
+from cartwise.serving.scenarios.explain import with_explanations
 
 _SIMILAR_POOL = 500
 
 
-def similar(ctx: Context, item_id: str, k: int = 10, *, filters: Filters | None = None) -> Served:
-    """Items like `item_id` (NotFoundError when it is not in the catalog)."""
+def similar(
+    ctx: Context, item_id: str, k: int = 10, *, filters: Filters | None = None,
+    explain: bool = False,
+) -> Served:  # fmt: skip
+    """Items like `item_id` (NotFoundError when it is not in the catalog); with `explain`,
+    each item's evidence (the item the page shows) and a sentence phrased from it."""
     anchor = ctx.store.get_item(item_id)
     view = ctx.view()
     filters = filters or Filters()
     check_category(view.catalog, filters)
     # what the answer reads of the anchor's row is part of the key
     key = ("similar", item_id, anchor.title, tuple(anchor.category), k, filters)
-    return ctx.answers.answer(
+    served = ctx.answers.answer(
         view, key, ctx.rows, lambda seen: _similar(ctx, view, anchor, k, filters, seen)
     )
+    if not explain or not served.items:
+        return served
+    title = anchor.title or anchor.id
+    seen = Evidence("history", f"you are looking at '{title}'", title, anchor.brand or None, 1.0)
+    evidence = [[seen, Evidence("popular", r.reason)] if r.reason else [seen] for r in served.items]
+    keys = [("similar", view.version, item_id, r.item.id) for r in served.items]
+    return with_explanations(ctx, served, keys, evidence, None)
 
 
 def _similar(

@@ -48,12 +48,14 @@ def for_user(
     exclude_purchased: bool = True,
     filters: Filters | None = None,
     diversity: Diversity | None = None,
+    explain: bool = False,
 ) -> Served:
-    """Top-k for a shopper from their latest events; unknown shoppers get cold start."""
+    """Top-k for a shopper from their latest events; unknown shoppers get cold start. With
+    `explain`, each item carries its evidence and sentence."""
     view = ctx.view()
     recent, exclude = shopper_events(ctx.store, user_id, HISTORY_LIMIT, purchases=exclude_purchased)
     served = cached_list(ctx, view, recent, exclude, pool_size(ctx, k), filters, diversity)
-    return finish(ctx, view, recent, served, k, user_id)
+    return finish(ctx, view, recent, served, k, user_id, explain=explain)
 
 
 def for_session(
@@ -64,6 +66,7 @@ def for_session(
     exclude_purchased: bool = True,
     filters: Filters | None = None,
     diversity: Diversity | None = None,
+    explain: bool = False,
 ) -> Served:
     """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
     view = ctx.view()
@@ -74,7 +77,7 @@ def for_session(
     bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
     exclude = not_again(view, bought) if exclude_purchased else set()
     served = cached_list(ctx, view, recent, exclude, pool_size(ctx, k), filters, diversity)
-    return finish(ctx, view, recent, served, k)
+    return finish(ctx, view, recent, served, k, explain=explain)
 
 
 def cached_list(

@@ -17,6 +17,7 @@ from cartwise.search.personal import Ranking
 from cartwise.serving.active import ModelView
 from cartwise.serving.context import Context
 from cartwise.serving.scenarios.common import HISTORY_LIMIT, touches_of
+from cartwise.serving.scenarios.explain import with_explanations
 
 
 def search(
@@ -27,10 +28,13 @@ def search(
     user_id: str | None = None,
     personalization: float = 0.3,
     filters: Filters | None = None,
+    explain: bool = False,
 ) -> Served:
     """Catalog items matching `query` under the constraints it states ("under $50"),
     blended with the shopper's model scores if known; items made for the item the query
-    refers to ("a case for my new phone") come first (see :func:`cartwise.search.rank`)."""
+    refers to ("a case for my new phone") come first (see :func:`cartwise.search.rank`).
+    With `explain`, each item carries its evidence (the text match, the owned item it fits)
+    and a sentence phrased from it."""
     if not tokens(query):
         raise InputError(f"query '{query}' has no words to search for", field="query")
     filters = filters or Filters()
@@ -58,14 +62,19 @@ def search(
     picks = pick(ctx.rows.fetch, ranking.scores, lambda rows: [catalog.ids[r] for r in rows], k,
                  filters)  # fmt: skip
     owned_title = catalog.fields["title"][catalog.position[owned]] if owned else ""
-    out = [
-        _found(ctx, p, matcher, parsed.text, ranking, query, owned_title, personal, user_id)
-        for p in picks
-    ]
+    found = [_found(p, matcher, parsed.text, ranking, owned_title, personal) for p in picks]
     version = view.version if personal is not None and view else None
-    if not out:
+    if not found:
         return Served(version, [], _nothing_matches(query, ranking, filters))
-    return Served(version, out)
+    served = Served(version, [r for r, _ in found])
+    if not explain:
+        return served
+    evidence = [
+        [text_match_evidence(match, r.details["relevance"], query), *fits]
+        for r, (match, fits) in found
+    ]
+    keys = [("search", query, user_id, r.item.id) for r in served.items]
+    return with_explanations(ctx, served, keys, evidence, user_id)
 
 
 def _nothing_matches(query: str, ranking: Ranking, filters: Filters) -> str:
@@ -101,30 +110,21 @@ def _personal_scores(
 
 
 def _found(
-    ctx: Context,
     p: Pick,
     matcher: TextMatcher,
     text: str,
     ranking: Ranking,
-    query: str,
     owned_title: str,
     personal: np.ndarray | None,
-    user_id: str | None,
-) -> Recommendation:
-    """One search result with its reason (phrased by the explainer when one is set)."""
+) -> tuple[Recommendation, tuple[str, list[Evidence]]]:
+    """One search result with its template reason, and what an explanation needs: the
+    matcher's words for the match and the fact that it fits the owned item."""
     match = matcher.explain(text, p.index)
     fits = bool(ranking.fits[p.index]) and ranking.owned is not None
     suffix = "; ranked for you from your history" if personal is not None else ""
     reason = match + (f"; made for your '{owned_title}'" if fits else "") + suffix
-    if ctx.explainer is not None:
-        evidence = [text_match_evidence(match, ranking.relevance[p.index], query)]
-        if fits:
-            evidence.append(
-                Evidence("history", f"it is made for your '{owned_title}'", owned_title)
-            )
-        shopper = [user_id] if user_id else []
-        reason = ctx.explainer.explain(
-            p.item.title or p.item.id, p.item.brand, evidence, user_ids=shopper
-        ).reason
+    made = (
+        [Evidence("history", f"it is made for your '{owned_title}'", owned_title)] if fits else []
+    )
     relevance = {"relevance": float(ranking.relevance[p.index])}
-    return Recommendation(p.item, p.score, reason, relevance)
+    return Recommendation(p.item, p.score, reason, relevance), (match, made)
