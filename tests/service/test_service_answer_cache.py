@@ -56,6 +56,9 @@ def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
     text = client.get("/metrics").text  # the process's cache counters, for operators
     assert f'cartwise_answer_cache_lookups_total{{result="hit"}} {engine.answers.hits}' in text
     assert f"cartwise_answer_cache_entries {len(engine.answers)}" in text
+    rows = engine.scorer.states
+    assert f'cartwise_score_cache_rows_total{{result="hit"}} {rows.hits}' in text
+    assert rows.misses > 0
 
 
 def test_an_event_posted_here_or_elsewhere_changes_the_next_answer(

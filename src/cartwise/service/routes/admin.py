@@ -42,7 +42,9 @@ _JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Err
 )
 def metrics(request: Request, engine: EngineDep) -> PlainTextResponse:
     """Request counts and latency histograms per route, and the model version (Prometheus)."""
-    text = request.app.state.metrics.render(engine.active_version(), engine.ready(), engine.answers)
+    text = request.app.state.metrics.render(
+        engine.active_version(), engine.ready(), engine.answers, engine.scorer.states
+    )
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
