@@ -371,15 +371,24 @@ def test_delete_user_removes_events_and_feedback(loaded_url: str) -> None:
         "served": 1,
         "feedback": 2,
     }
-    out = ok("delete-user", "u1", "--store", loaded_url)
+    out = ok("delete-user", "u1", "--store", loaded_url).splitlines()
     prefix = "deleted user u1: "
-    assert out.startswith(prefix)
-    assert json.loads(out[len(prefix) :]) == {"events": 3, "served": 1, "feedback": 2, "users": 1}
+    assert out[0].startswith(prefix)
+    assert json.loads(out[0][len(prefix) :]) == {
+        "events": 3,
+        "served": 1,
+        "feedback": 2,
+        "users": 1,
+    }
+    receipt = out[1].split()[1]
+    assert out[1].startswith(f"receipt {receipt} at ")
     assert set(rows_of(loaded_url, "u1").values()) == {0}
     assert rows_of(loaded_url, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
     again = cli("delete-user", "u1", "--store", loaded_url)
     assert again.exit_code == 1
-    assert again.stderr.strip() == ("error: user 'u1' is not in the store; nothing was deleted")
+    message = again.stderr.strip()
+    assert message.startswith("error: user 'u1' is not in the store; nothing was deleted ")
+    assert message.endswith(f"receipt {receipt})")
 
 
 @pytest.mark.slow
@@ -400,7 +409,7 @@ def test_delete_user_clears_feedback_without_the_service_imported(loaded_url: st
     assert done.returncode == 0, done.stderr
     code, _, printed = done.stdout.partition(" ")
     assert code == "0"
-    assert json.loads(printed.split(": ", 1)[1]) == {
+    assert json.loads(printed.splitlines()[0].split(": ", 1)[1]) == {
         "events": 3,
         "served": 1,
         "feedback": 2,

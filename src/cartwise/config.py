@@ -58,6 +58,23 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- privacy (docs/privacy.md) ----------------------------------------------------------
+    pseudonymise_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "when set, shopper ids are stored as keyed HMAC-SHA256 pseudonyms (the API still "
+            "takes the shop's own ids). At least 16 characters; keep it secret and never change "
+            "it on a store that holds data: the history of every shopper would be orphaned"
+        ),
+    )
+    receipt_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "key of the keyed hash that deletion receipts hold instead of the shopper's id "
+            "(default: a random key kept in the store)"
+        ),
+    )
+
     # -- language models (cartwise.text) ------------------------------------------------
     encoder_model: str = Field(
         default="all-MiniLM-L6-v2",

@@ -226,6 +226,19 @@ def test_version_and_report_routes(admin: Client, live: Live) -> None:
         admin.report_status()
 
 
+def test_privacy_routes(admin: Client) -> None:
+    event = Event(event_id="priv-e1", user_id="priv-shopper", item_id="p2", kind="view",
+                  timestamp=T0)  # fmt: skip
+    admin.post_events([event])
+    exported = admin.export_user("priv-shopper")
+    assert [e["event_id"] for e in exported.tables["events"]] == ["priv-e1"]
+    deleted = admin.delete_user("priv-shopper")
+    assert deleted.removed["events"] == 1
+    assert admin.deletions(user_id="priv-shopper").receipts == [deleted.receipt]
+    with pytest.raises(ApiNotFoundError, match="already deleted at"):
+        admin.delete_user("priv-shopper")
+
+
 def test_errors_are_typed_with_status_type_message_and_fields(live: Live) -> None:
     with Client(live.url, api_key="admin-key") as c:
         with pytest.raises(ApiNotFoundError) as missing:

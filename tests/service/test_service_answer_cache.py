@@ -5,6 +5,7 @@ whichever process wrote it (expected answers of the tiny store in conftest.py)."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,9 @@ def test_a_shopper_deleted_and_back_with_other_events_gets_a_fresh_answer(
 ) -> None:
     before = ids(recs(client, "u6", k=2))
     elsewhere.delete_user("u6")
-    again = Event(event_id="back", user_id="u6", item_id="p1", kind=EventKind.VIEW, timestamp=T0)
+    # back as a new shopper: an event dated after the deletion (older ones stay forgotten)
+    now = datetime.now(UTC)
+    again = Event(event_id="back", user_id="u6", item_id="p1", kind=EventKind.VIEW, timestamp=now)
     elsewhere.append_events([again])
     after = recs(client, "u6", k=2)
     assert ids(after) != before

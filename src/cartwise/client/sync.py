@@ -140,6 +140,8 @@ class Client:
     get_user = _bind(ep.get_user)
     user_events = _bind(ep.user_events)
     delete_user = _bind(ep.delete_user)
+    export_user = _bind(ep.export_user)
+    deletions = _bind(ep.deletions)
     post_events = _bind(ep.post_events)
     recommend_user = _bind(lists.recommend_user)
     recommend_session = _bind(lists.recommend_session)

@@ -4,7 +4,8 @@ Only the columns a request needs, as plain SQL (:mod:`cartwise.data.lean`), and 
 objects: these reads run on every recommendation request.
 
 A history is a list of :data:`Touch` tuples ``(item_id, kind, epoch seconds)``, oldest first;
-which kinds it holds is the caller's choice (the kinds its model reads).
+which kinds it holds is the caller's choice (the kinds its model reads). Shopper ids are the
+shop's own (looked up as the store keeps them: :mod:`cartwise.data.privacy`).
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def shopper_events(
 ) -> tuple[list[Touched], set[str]]:
     """:func:`recent_items` and (with `purchases`, else an empty set) the ids of every item the
     shopper bought, on one pooled connection: what a recommendation request reads."""
+    stored = store.privacy.stored(user_id)
     with store.engine.connect() as conn:
-        rows = lean.run(conn, _recent_sql(len(kinds)), [user_id, *kinds, limit])
-        bought = {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [user_id])} if purchases else set()
+        rows = lean.run(conn, _recent_sql(len(kinds)), [stored, *kinds, limit])
+        bought = {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [stored])} if purchases else set()
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)], bought
 
 
@@ -57,12 +59,13 @@ def recent_items(
     store: Store, user_id: str, limit: int, *, kinds: Sequence[str] = DEFAULT_KINDS
 ) -> list[Touched]:
     """(item_id, kind, time) of the shopper's latest `limit` events of `kinds`, oldest first."""
+    stored = store.privacy.stored(user_id)
     with store.engine.connect() as conn:
-        rows = lean.run(conn, _recent_sql(len(kinds)), [user_id, *kinds, limit])
+        rows = lean.run(conn, _recent_sql(len(kinds)), [stored, *kinds, limit])
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)]
 
 
 def purchased_items(store: Store, user_id: str) -> set[str]:
     """Ids of every item the shopper bought."""
     with store.engine.connect() as conn:
-        return {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [user_id])}
+        return {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [store.privacy.stored(user_id)])}

@@ -40,6 +40,7 @@ from cartwise.service.routes import (
     versions,
     widget,
 )
+from cartwise.service.routes import privacy as privacy_routes
 from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         search.reader,
         feedback.writer,
         feedback.reader,
+        privacy_routes.admin,
     ):
         app.include_router(module_router)
     app.include_router(widget.public)  # the storefront widget's script

@@ -62,9 +62,11 @@ class UsersIn(_Body):
 
 
 class UpsertOut(_Body):
-    """How many records were written."""
+    """How many records were written (users: deleted shoppers are not re-created this way,
+    only new events bring one back; ``skipped_deleted`` counts them, present when not 0)."""
 
     upserted: int
+    skipped_deleted: int = 0
 
 
 class ItemsOut(_Body):
@@ -88,23 +90,18 @@ class EventsIn(_Body):
 
 
 class EventsOut(_Body):
-    """Events written, and events skipped because their id was already stored."""
+    """Events written, events skipped because their id was already stored, and events left
+    out as history of a deleted shopper (dated at or before the deletion; present when not 0)."""
 
     inserted: int
     duplicates: int
+    deleted_history: int = 0
 
 
 class EventList(_Body):
     """A shopper's events, oldest first."""
 
     events: list[Event]
-
-
-class DeletedOut(_Body):
-    """Rows removed per table."""
-
-    user_id: str
-    removed: dict[str, int]
 
 
 class DeletedItemOut(_Body):

@@ -331,5 +331,12 @@ def _records_summary(
         len(source.table.frame),
         inserted=written.inserted,
         duplicates=written.duplicates,
-        skipped={"duplicate id": written.dropped} if written.dropped else {},
+        skipped={
+            reason: n
+            for reason, n in (
+                ("duplicate id", written.dropped),
+                ("deleted shoppers (new events bring a shopper back)", written.deleted),
+            )
+            if n
+        },
     )
