@@ -18,13 +18,14 @@ Two measurements, both full ranking with the seen items filtered:
 
 Item text is encoded with all-MiniLM-L6-v2 once and cached in ``var/text-vectors.db`` (the
 encode time is reported separately). Writes ``benchmarks/results/coldstart-<dataset>-<model>.json``
-per model: ``metrics.valid`` / ``metrics.test`` (overall, where measured) and ``metrics.cold``.
+per model: ``metrics.valid`` / ``metrics.test`` (overall, when this run measured them) and
+``metrics.cold``. A file holds only what its own run measured: a model left out of
+``--overall-models`` gets no overall figures, even if an earlier file had them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, ROOT, write_result
+from common import ROOT, require_committed, write_result
 
 from cartwise.cli.models import parse_settings
 from cartwise.data.sources.public import load_dataset
@@ -69,24 +70,6 @@ def pick(metrics: dict[str, float]) -> dict[str, float]:
     return {k: round(float(metrics[k]), 5) for k in KEYS if k in metrics}
 
 
-def earlier_overall(
-    args: argparse.Namespace, model: str, config: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The model's previous result file when it holds overall figures for the same settings
-    (every setting given now has the same value there), else None: a run that evaluates a model
-    on the cold split only keeps its earlier overall figures instead of dropping them."""
-    path = (args.results or RESULTS) / f"coldstart-{args.dataset}-{model}.json"
-    if not path.exists():
-        return None
-    earlier: dict[str, Any] = json.loads(path.read_text())
-    same = all(
-        earlier.get("config", {}).get(k) == json.loads(json.dumps(v, default=str))
-        for k, v in config.items()
-    )
-    has = all(k in earlier.get("metrics", {}) for k in ("valid", "test"))
-    return earlier if same and has else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="amazon-scientific, amazon-beauty-text or ml-1m")
@@ -102,6 +85,8 @@ def main() -> int:
         "--boosts", default="1.5,2", help="hybrid cold_boost values also measured on the cold split"
     )
     args = parser.parse_args()
+    if args.results is None:
+        require_committed()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cfg = configs(args.dataset, parse_settings(args.set), args.encoder, args.cache)
     data = load_dataset(args.dataset)
@@ -158,12 +143,10 @@ def main() -> int:
             metrics["cold_train_seconds"] = round(result.train_seconds[name], 1)
         if name in result.everyone:
             metrics["cold_split_everyone"] = pick(result.everyone[name])
+        # each file holds what this run measured: a model evaluated on the cold split only has
+        # no overall figures here (none are copied from an earlier file)
         config = run.config if run is not None else cfg.get(name, {})
         seconds = run.train_seconds if run is not None else result.train_seconds.get(name, 0.0)
-        kept = earlier_overall(args, name, config) if run is None and name != "random" else None
-        if kept is not None:  # not re-run overall this time: keep the overall figures
-            config, seconds = kept["config"], float(kept.get("train_seconds") or 0.0)
-            metrics.update({k: kept["metrics"][k] for k in ("valid", "test", "epochs")})
         path = write_result(
             "coldstart", args.dataset, name, {**metrics, **shared}, config=config,
             seconds=seconds, folder=args.results,

@@ -8,6 +8,7 @@ config, metrics, train_seconds, peak_rss_mb, cores, command, git_commit, finishe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -36,8 +37,13 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+@functools.cache
 def git_commit() -> str:
-    """HEAD commit, with ``+dirty`` when the working tree has uncommitted changes."""
+    """HEAD commit, with ``+dirty`` when the working tree has uncommitted changes.
+
+    Taken once per process (the first call, :func:`require_committed` at the start of a run):
+    the code that ran is the code of that moment, whatever is edited while it runs.
+    """
 
     def git(*args: str) -> str:
         done = subprocess.run(
@@ -47,6 +53,22 @@ def git_commit() -> str:
 
     commit = git("rev-parse", "HEAD") or "unknown"
     return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def require_committed() -> str:
+    """The commit a result will be attributed to; exits if the working tree is not committed.
+
+    Result files under ``benchmarks/results`` come from committed code only (BENCHMARKS.md):
+    call this first thing in a benchmark, so an uncommitted tree stops the run before it
+    spends any time. Trial runs that write elsewhere (``folder=``) are not checked.
+    """
+    commit = git_commit()
+    if commit.endswith("+dirty"):
+        sys.exit(
+            f"the working tree has uncommitted changes ({commit}); result files come from "
+            "committed code only: commit first, then run (or write a trial elsewhere)"
+        )
+    return commit
 
 
 def this_command() -> str:
@@ -81,6 +103,7 @@ def write_result(
         name: file name without ``.json`` (default ``<benchmark>-<dataset>-<model>``).
         folder: where to write instead of ``benchmarks/results`` (e.g. for trial runs).
     """
+    commit = git_commit() if folder is not None else require_committed()
     record = {
         "benchmark": benchmark,
         "dataset": dataset,
@@ -91,7 +114,7 @@ def write_result(
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "cores": cores(),
         "command": command or this_command(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     folder = folder or RESULTS

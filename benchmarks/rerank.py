@@ -31,7 +31,7 @@ from common import ROOT, write_result  # noqa: E402
 from cartwise.data.sources.public import load_movielens  # noqa: E402
 from cartwise.data.split import leave_last_out  # noqa: E402
 from cartwise.models.base import Query  # noqa: E402
-from cartwise.models.registry import model_class  # noqa: E402
+from cartwise.models.fit import fit  # noqa: E402
 from cartwise.ranking.rerank import LMReranker, RerankConfig  # noqa: E402
 from cartwise.text.generator import LocalSmolLM2  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> None:
     started = time.perf_counter()
     data = load_movielens(args.data)
     split = leave_last_out(data)
-    model = model_class(args.baseline)().fit(split.train, rng=args.seed)
+    model = fit(args.baseline, None, split.train, rng=args.seed).model
     test = split.test
     rng = np.random.default_rng(args.seed)
     sample = rng.choice(len(test), size=min(args.users, len(test)), replace=False)

@@ -3,8 +3,11 @@
     .venv/bin/python benchmarks/sasrec_dev.py ml-1m '{"epochs": 40, "learning_rate": 2e-3}'
     .venv/bin/python benchmarks/sasrec_dev.py beauty-bert4rec '{"max_len": 50}' --users 0.2
 
-Prints per-epoch progress (logging), then train seconds, validation and test NDCG@10 / HR@10 and
-the achieved GFLOP/s, and appends one JSON line to ``--out`` (default /tmp/sasrec_dev.jsonl).
+Prints per-epoch progress (logging), then train seconds, validation NDCG@10 / HR@10 and the
+achieved GFLOP/s, and appends one JSON line to ``--out`` (default /tmp/sasrec_dev.jsonl).
+
+A development run reports validation only, never the test targets: settings are chosen on
+validation, and the test figure of the chosen setting comes once from ``benchmarks/quality.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import numpy as np
 from cartwise.data.dataset import Dataset
 from cartwise.data.sources.public import load_dataset
 from cartwise.data.split import leave_last_out
-from cartwise.evaluation.protocol import evaluate
 from cartwise.models.sasrec import SASRec
 
 
@@ -40,7 +42,6 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default="{}")
     parser.add_argument("--users", type=float, default=1.0, help="share of users to keep")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test", action="store_true", help="also evaluate on the test targets")
     parser.add_argument("--out", default="/tmp/sasrec_dev.jsonl")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -70,9 +71,6 @@ def main() -> None:
         "load_at_end": os.getloadavg()[0],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if args.test:
-        result = evaluate(model, split.test, ks=(1, 5, 10, 20))
-        row["test"] = {k: round(v, 4) for k, v in result.metrics.items()}
     print(json.dumps(row))
     with open(args.out, "a") as fh:
         fh.write(json.dumps(row) + "\n")

@@ -33,14 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_result  # noqa: E402
 
+from cartwise.data.catalog import (
+    CatalogIndex,  # noqa: E402
+    compatibility_index,  # noqa: E402
+)
 from cartwise.data.dataset import Dataset  # noqa: E402
 from cartwise.data.schema import POSITIVE_KINDS, EventKind  # noqa: E402
 from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store  # noqa: E402
 from cartwise.data.store import Store, to_epoch  # noqa: E402
 from cartwise.evaluation.metrics import ndcg_multi  # noqa: E402
 from cartwise.models.base import Query, Recommender  # noqa: E402
-from cartwise.models.registry import model_class  # noqa: E402
-from cartwise.ranking.catalog import CatalogIndex  # noqa: E402
+from cartwise.models.fit import fit  # noqa: E402
 from cartwise.ranking.filters import Filters, catalog_mask  # noqa: E402
 from cartwise.search import (  # noqa: E402
     HybridMatcher,
@@ -48,7 +51,6 @@ from cartwise.search import (  # noqa: E402
     SearchWeights,
     SemanticMatcher,
     TextMatcher,
-    compatibility_index,
     owned_item,
     parse_query,
     rank,
@@ -118,7 +120,7 @@ def train(store: Store, cut: float, name: str, epochs: int, seed: int) -> Recomm
     times = [t[t < cut] for t in data.timestamps]
     past = data.with_sequences(seqs, times, name="demo/before-cut")
     config = {"epochs": epochs} if name == "sasrec" else None
-    return model_class(name)(config).fit(past, rng=seed)
+    return fit(name, config, past, rng=seed).model
 
 
 def personal_scores(
@@ -152,7 +154,7 @@ def evaluate(
     for case in cases:
         parsed = parse_query(case["query"], catalog)
         personal = personal_scores(model, catalog, case["history"])
-        owned = owned_item(parsed.refers_to, case["history"], catalog) if parsed.refers_to else None
+        owned = owned_item(parsed, case["history"], catalog, compatible)
         targets = np.array([catalog.position[i] for i in case["relevant"]], dtype=np.int64)
         for mname, matcher in matchers.items():
             setups = {

@@ -23,8 +23,8 @@ from cartwise.cli import app
 from cartwise.data import tables as t
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import IngestError
+from cartwise.serving.engine import Engine
 
 runner = CliRunner()
 
@@ -109,6 +109,15 @@ def loaded(tmp_path: Path, db: Path) -> Path:
     return db
 
 
+@pytest.fixture
+def loaded_url(tmp_path: Path, store_url: str) -> str:
+    """`loaded` on each backend (SQLite, PostgreSQL): the URL of a store holding the files."""
+    files = write_files(tmp_path / "in")
+    for kind in ("items", "users", "events"):
+        ok("ingest", kind, files[kind], "--store", store_url)
+    return store_url
+
+
 # -- help ---------------------------------------------------------------------------------
 
 HELP = {
@@ -117,9 +126,12 @@ HELP = {
     "stats": ("Show counts of items, users and events", "--store"),
     "export": ("Export items, users and events to Parquet", "output folder for the Parquet files"),
     "delete-user": ("Delete a shopper, their events", "external id of the shopper to forget"),
+    "db": ("Schema version of the store", "upgrade"),
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),
+    "retrain": ("Train the active version's model and settings again", "--if-new-events"),
+    "evaluate": ("Evaluate models offline", "--store"),
     "serve": ("Serve the HTTP API", "--port"),
 }
 
@@ -319,7 +331,7 @@ def test_export_writes_parquet_that_reads_back(tmp_path: Path, loaded: Path) -> 
     assert events["kind"].tolist() == EVENTS["kind"].tolist()
 
 
-def add_feedback(db: Path) -> None:
+def add_feedback(db: str | Path) -> None:
     """Served answers and feedback for u1 (one answer, two feedback rows) and u2 (one each)."""
     store = Store.open(db)
     served = [
@@ -337,7 +349,7 @@ def add_feedback(db: Path) -> None:
     store.close()
 
 
-def rows_of(db: Path, user_id: str) -> dict[str, int]:
+def rows_of(db: str | Path, user_id: str) -> dict[str, int]:
     """Rows mentioning `user_id`, per table that has a user column."""
     store = Store.open(db)
     found: dict[str, int] = {}
@@ -351,34 +363,43 @@ def rows_of(db: Path, user_id: str) -> dict[str, int]:
     return found
 
 
-def test_delete_user_removes_events_and_feedback(loaded: Path) -> None:
-    add_feedback(loaded)
-    assert rows_of(loaded, "u1") == {
+def test_delete_user_removes_events_and_feedback(loaded_url: str) -> None:
+    add_feedback(loaded_url)
+    assert rows_of(loaded_url, "u1") == {
         "users": 1,
         "events": 3,
         "served": 1,
         "feedback": 2,
     }
-    out = ok("delete-user", "u1", "--store", loaded)
+    out = ok("delete-user", "u1", "--store", loaded_url).splitlines()
     prefix = "deleted user u1: "
-    assert out.startswith(prefix)
-    assert json.loads(out[len(prefix) :]) == {"events": 3, "served": 1, "feedback": 2, "users": 1}
-    assert set(rows_of(loaded, "u1").values()) == {0}
-    assert rows_of(loaded, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
-    again = cli("delete-user", "u1", "--store", loaded)
+    assert out[0].startswith(prefix)
+    assert json.loads(out[0][len(prefix) :]) == {
+        "events": 3,
+        "served": 1,
+        "feedback": 2,
+        "users": 1,
+    }
+    receipt = out[1].split()[1]
+    assert out[1].startswith(f"receipt {receipt} at ")
+    assert set(rows_of(loaded_url, "u1").values()) == {0}
+    assert rows_of(loaded_url, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
+    again = cli("delete-user", "u1", "--store", loaded_url)
     assert again.exit_code == 1
-    assert again.stderr.strip() == ("error: user 'u1' is not in the store; nothing was deleted")
+    message = again.stderr.strip()
+    assert message.startswith("error: user 'u1' is not in the store; nothing was deleted ")
+    assert message.endswith(f"receipt {receipt})")
 
 
 @pytest.mark.slow
-def test_delete_user_clears_feedback_without_the_service_imported(loaded: Path) -> None:
+def test_delete_user_clears_feedback_without_the_service_imported(loaded_url: str) -> None:
     """A fresh process that never imports cartwise.service still knows the feedback tables."""
-    add_feedback(loaded)
+    add_feedback(loaded_url)
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from cartwise.cli import app\n"
-        f"result = CliRunner().invoke(app, ['delete-user', 'u1', '--store', {str(loaded)!r}])\n"
+        f"result = CliRunner().invoke(app, ['delete-user', 'u1', '--store', {str(loaded_url)!r}])\n"
         "assert not [m for m in sys.modules if m.startswith('cartwise.service')], 'imported'\n"
         "print(result.exit_code, result.output)\n"
     )
@@ -388,13 +409,13 @@ def test_delete_user_clears_feedback_without_the_service_imported(loaded: Path) 
     assert done.returncode == 0, done.stderr
     code, _, printed = done.stdout.partition(" ")
     assert code == "0"
-    assert json.loads(printed.split(": ", 1)[1]) == {
+    assert json.loads(printed.splitlines()[0].split(": ", 1)[1]) == {
         "events": 3,
         "served": 1,
         "feedback": 2,
         "users": 1,
     }
-    assert set(rows_of(loaded, "u1").values()) == {0}
+    assert set(rows_of(loaded_url, "u1").values()) == {0}
 
 
 # -- models and demo ----------------------------------------------------------------------
@@ -415,6 +436,10 @@ def test_train_models_recommend(loaded: Path, tmp_path: Path) -> None:
     ]
     u2 = table_rows(ok("recommend", "u2", "-k", "3", "--store", loaded, "--model-dir", models))
     assert [(row[1], row[4]) for row in u2] == [("i1", "2.000"), ("i2", "2.000"), ("i3", "0.000")]
+    explained = ok("recommend", "u1", "-k", "1", "--explain", "--store", loaded,
+                   "--model-dir", models)  # fmt: skip
+    assert "1. Galaxy S23: Popular with shoppers right now. [template]" in explained
+    assert "   - popular with shoppers right now (popular, weight 0.00)" in explained
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -473,8 +498,10 @@ def test_demo_then_serves_the_store(
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
-    for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS",
+                 "CARTWISE_INSECURE_LOCAL"):  # fmt: skip
+        monkeypatch.setenv(name, "")  # records the original value (or absence) for teardown:
+        monkeypatch.delenv(name)  # `serve` sets these in os.environ and they must not leak
     models = tmp_path / "models"
     out = ok(*demo_args(db, models))
     assert out.count("shopper u") == 3
@@ -485,3 +512,27 @@ def test_demo_then_serves_the_store(
     assert (call["host"], call["port"]) == ("127.0.0.1", 8000)
     assert os.environ["CARTWISE_STORE_URL"] == str(db)
     assert os.environ["CARTWISE_MODEL_DIR"] == str(models)
+    # the demo has no keys: it serves this machine only, and trusts no forwarded headers
+    assert os.environ["CARTWISE_INSECURE_LOCAL"] == "true" and call["proxy_headers"] is False
+
+
+@pytest.mark.slow
+def test_training_writes_a_line_per_epoch_when_the_output_is_a_file(
+    loaded: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "train.log"
+    script = "import sys; from cartwise.cli import app; sys.argv[0] = 'cartwise'; app()"
+    cmd = [
+        sys.executable, "-c", script,
+        "--log-file", str(log), "train", "--model", "sasrec", "--store", str(loaded),
+        "--model-dir", str(tmp_path / "models"),
+        "--set", "epochs=3", "--set", "patience=null", "--set", "embedding_size=8",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    epochs = [line for line in done.stderr.splitlines() if " epoch " in line]
+    assert len(epochs) == 3, done.stderr  # stderr is a pipe here: one line per epoch, no bar
+    assert all("loss" in line and "ndcg@10" in line and " s" in line for line in epochs)
+    assert "fitted sasrec" in done.stderr
+    written = log.read_text()
+    assert written.count(" epoch ") == 3 and "fitted sasrec" in written

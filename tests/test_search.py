@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.errors import ConfigError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search import (
     HybridMatcher,
     KeywordMatcher,
@@ -167,10 +167,33 @@ def test_parse_query_reads_prices_brands_and_possessions() -> None:
 
 def test_owned_item_prefers_purchases_and_the_leaf_head_noun() -> None:
     catalog = _shop()
+    compatible = {"p3": np.array([3]), "p6": np.array([4])}
+
+    def owned(query: str, history: list[tuple[str, str]]) -> str | None:
+        return owned_item(parse_query(query, catalog), history, catalog, compatible)
+
     history = [("p6", "purchase"), ("p4", "view"), ("p3", "view")]
-    assert owned_item("phone", history, catalog) == "p6"  # bought, though p3 was seen later
-    assert owned_item("phone", [("p3", "view"), ("p4", "view")], catalog) == "p3"
-    assert owned_item("camera", history, catalog) is None
+    assert owned("a case for my new phone", history) == "p6"  # bought, though p3 seen later
+    assert owned("a case for my new phone", [("p3", "view"), ("p4", "view")]) == "p3"
+    assert owned("a camera for my camera", history) is None
+
+
+def test_owned_item_is_read_from_the_shoppers_purchases() -> None:
+    catalog = _shop()
+    compatible = {"p3": np.array([3]), "p6": np.array([4])}
+    both = [("p6", "purchase"), ("p3", "purchase")]  # p3 (Fonix X) is the latest
+
+    def owned(query: str, history: list[tuple[str, str]]) -> str | None:
+        return owned_item(parse_query(query, catalog), history, catalog, compatible)
+
+    # names the product: "Fonix Y" shares two words with p6, one with p3
+    assert owned("I just bought a new Fonix Y and need a case", both) == "p6"
+    # only asks for an accessory: the latest purchase that has one in that category
+    assert owned("case", both) == "p3"
+    assert owned("case", [("p6", "purchase")]) == "p6"
+    # an unrelated request, or nothing bought with accessories: no owned item
+    assert owned("running shoes", both) is None
+    assert owned("case", [("p1", "purchase")]) is None
 
 
 def test_rank_puts_what_fits_the_owned_item_first_and_relaxes_impossible_constraints() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from cartwise.data.sources.demo import DemoConfig, DemoData, build_demo_store
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.search import SemanticMatcher, hybrid_factory
+from cartwise.serving.engine import Engine
 from cartwise.text.encoder import HashingEncoder
 
 CONFIG = DemoConfig(n_items=600, n_users=800)
@@ -111,7 +111,34 @@ def test_hybrid_engine_search_with_a_deterministic_encoder(
     assert served.items[0].item.attributes["compatible_with"] == phone
     assert "cosine" in served.items[0].reason
     # a misspelt brand shares character trigrams with the right one: semantic side finds it
-    matcher = hybrid.matcher()
+    matcher = hybrid.ctx.matchers.get(hybrid.catalog())
     assert isinstance(matcher.semantic, SemanticMatcher)  # type: ignore[attr-defined]
     found = hybrid.search("otterbx defender", 5)
     assert found.items[0].item.brand == "OtterBox"
+
+
+def test_search_puts_what_fits_the_shoppers_purchase_first(tmp_path: Path) -> None:
+    """Issue 13: "I just bought a new iPhone and I'm looking for a case" reads the shopper's
+    own purchases: the cases made for *their* phone come first, for long and short queries."""
+    store = Store.open(tmp_path / "s.db")
+    data = build_demo_store(store, DemoConfig(n_items=800, n_users=600))
+    engine = Engine(store, tmp_path / "models")
+    engine.train("popularity")
+    items = {i.id: i for i in data.items}
+    made_for: dict[str, set[str]] = {}
+    for item in data.items:
+        if item.attributes.get("compatible_with") and item.available:
+            made_for.setdefault(item.attributes["compatible_with"], set()).add(item.id)
+    checked = 0
+    for user, phone in sorted(data.truth.phone_buyers.items()):
+        cases = {i for i in made_for.get(phone, ()) if items[i].category[-1] == "Phone Cases"}
+        if len(cases) < 2:
+            continue
+        family = items[phone].title.split()[1]  # "Apple iPhone 15 …" → "iPhone"
+        for query in (f"I just bought a new {family} and I'm looking for a case", "case"):
+            top = [r.item.id for r in engine.search(query, 10, user_id=user).items]
+            assert set(top[:2]) <= cases, (user, query, top)
+        plain = engine.search("case", 10).items  # without the shopper: cases, for any phone
+        assert plain and plain[0].item.category[-1] == "Phone Cases"
+        checked += 1
+    assert checked >= 5

@@ -5,6 +5,7 @@ Example: ``CARTWISE_STORE_URL=postgresql+psycopg://shop@db/cartwise cartwise sta
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,56 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(default=Path("var/models"), description="folder of saved models")
     seed: int = Field(default=7, description="random seed for demo data and training")
+    event_future_skew: timedelta = Field(
+        default=timedelta(days=1),
+        ge=timedelta(0),
+        description=(
+            "how far past the current time an event's timestamp may lie (clock skew between "
+            "systems); later events are rejected. An ISO 8601 duration: "
+            "CARTWISE_EVENT_FUTURE_SKEW=PT6H, P2D"
+        ),
+    )
+    event_time_floor: datetime = Field(
+        default=datetime(1990, 1, 1, tzinfo=UTC),
+        description="earliest event timestamp accepted (CARTWISE_EVENT_TIME_FLOOR=2000-01-01Z)",
+    )
+
+    # -- model lifecycle (cartwise.lifecycle) ------------------------------------------------
+    gate_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "activation gate: a newly trained version replaces the active one only if its "
+            "validation NDCG@10 is at least (1 - margin) x the active version's on the same "
+            "holdout (0.02: 2 % lower passes); --force overrides"
+        ),
+    )
+    retrain_every: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description=(
+            "cartwise serve retrains on this schedule (ISO 8601 duration or seconds, e.g. "
+            "CARTWISE_RETRAIN_EVERY=PT6H); unset: only when asked (--retrain-every 6h)"
+        ),
+    )
+
+    # -- privacy (docs/privacy.md) ----------------------------------------------------------
+    pseudonymise_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "when set, shopper ids are stored as keyed HMAC-SHA256 pseudonyms (the API still "
+            "takes the shop's own ids). At least 16 characters; keep it secret and never change "
+            "it on a store that holds data: the history of every shopper would be orphaned"
+        ),
+    )
+    receipt_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "key of the keyed hash that deletion receipts hold instead of the shopper's id "
+            "(default: a random key kept in the store)"
+        ),
+    )
 
     # -- language models (cartwise.text) ------------------------------------------------
     encoder_model: str = Field(
@@ -62,6 +113,16 @@ class Settings(BaseSettings):
     search_semantic_weight: float = Field(
         default=0.5, ge=0, description="share of encoder cosine in hybrid search relevance"
     )
+    explain_budget_ms: int = Field(
+        default=250,
+        ge=0,
+        le=60_000,
+        description=(
+            "how long a request with explain=true waits for sentences phrased by the generator "
+            "(CARTWISE_GENERATOR); after it, the template sentence is sent and the phrased one "
+            "is kept for the next request"
+        ),
+    )
     rerank: bool = Field(
         default=False,
         description="reorder personalised lists with the generative LM (CARTWISE_GENERATOR)",
@@ -71,11 +132,36 @@ class Settings(BaseSettings):
     )
 
     # -- HTTP service -----------------------------------------------------------------------
-    api_keys: dict[str, list[Literal["read", "write", "admin"]]] = Field(
+    api_keys: dict[str, list[Literal["read", "write", "admin", "storefront"]]] = Field(
         default_factory=dict,
         description=(
             "API key -> scopes, as JSON (CARTWISE_API_KEYS='{\"k1\": [\"read\"]}'). 'admin' "
-            "implies every scope. Empty: the service runs without keys, on loopback only."
+            "implies every scope; 'storefront' (for a key in web pages, e.g. the widget's) "
+            "allows recommendation lists and feedback only. Empty: the service runs without "
+            "keys, on loopback only."
+        ),
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "origins of web pages allowed to call the service from a browser (the storefront "
+            "widget on the shop's own domain), as JSON: "
+            "CARTWISE_CORS_ORIGINS='[\"https://shop.example\"]'. Empty: none"
+        ),
+    )
+    insecure_local: bool = Field(
+        default=False,
+        description=(
+            "serve WITHOUT API keys, to clients on this machine only; refused unless the service "
+            "listens on a loopback address. Behind a reverse proxy on the same machine every "
+            "client looks local: configure API keys instead"
+        ),
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description=(
+            "comma-separated addresses of trusted proxies whose X-Forwarded-For/Proto headers "
+            "are honoured; unset: forwarded headers are ignored"
         ),
     )
     max_request_bytes: int = Field(
@@ -87,6 +173,15 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="how often the service re-reads the catalog written by other processes",
+    )
+    score_cache_mb: int = Field(
+        default=128,
+        ge=0,
+        description=(
+            "MiB of model score rows kept per loaded model, keyed by the history scored (a "
+            "shopper's state until they act again; the single-item histories behind reasons); "
+            "0 turns it off"
+        ),
     )
     answer_cache_size: int = Field(
         default=10_000,

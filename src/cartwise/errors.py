@@ -6,6 +6,8 @@ the message on one line; the service maps each class to a 4xx JSON body with the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CartwiseError(Exception):
     """Base class of every error Cartwise raises on purpose."""
@@ -45,6 +47,20 @@ class InputError(CartwiseError):
             where.append(f"field '{field}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class BatchError(InputError):
+    """A batch with bad rows: every problem as (row index, field, message); nothing was stored."""
+
+    def __init__(self, what: str, problems: Sequence[tuple[int, str, str]], fix: str) -> None:
+        self.problems = list(problems)
+        index, field, message = self.problems[0]
+        super().__init__(
+            f"{len(self.problems)} bad row(s), nothing was stored; first: {message}. {fix}",
+            source=what,
+            line=index + 1,
+            field=field,
+        )
 
 
 class IngestError(InputError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cartwise.data import bulk
 from cartwise.data.dataset import Dataset
 from cartwise.data.ingest import events as ingest_events
 from cartwise.data.ingest.files import IngestSummary, ingest_file, parse_mapping
@@ -60,8 +62,12 @@ def write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "store.db")
+def store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A new, empty store, on SQLite and on PostgreSQL (where imports of any size use COPY)."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store = Store.open(store_url)
+    yield store
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -362,16 +368,16 @@ def test_interrupted_write_leaves_store_unchanged(
     ingest_file(store, "events", write(tmp_path / "events.csv", EVENTS[:1]))
     before = store.counts()
     monkeypatch.setattr(ingest_events, "WRITE_CHUNK", 2)
-    original = Batch.append_event_rows
+    original = Batch.append_event_columns
     calls = []
 
-    def fail_second(self: Batch, rows: Any, **kw: Any) -> Any:
-        calls.append(len(rows))
+    def fail_second(self: Batch, columns: Any, **kw: Any) -> Any:
+        calls.append(len(columns["event_id"]))
         if len(calls) == 2:
             raise error
-        return original(self, rows, **kw)
+        return original(self, columns, **kw)
 
-    monkeypatch.setattr(Batch, "append_event_rows", fail_second)
+    monkeypatch.setattr(Batch, "append_event_columns", fail_second)
     rows = [dict(EVENTS[1], user_id=f"new{n}") for n in range(5)]
     with pytest.raises(type(error)):
         ingest_file(store, "events", write(tmp_path / "more.csv", rows))

@@ -4,12 +4,14 @@ is left exactly as it was."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from cartwise.data import bulk
 from cartwise.data.ingest.files import ingest_file
 from cartwise.data.store import Store
 from cartwise.errors import IngestError
@@ -20,14 +22,17 @@ GOOD = "u1,i1,view,2024-01-01T10:00:00Z\n"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """A store that already holds two items and one event, so 'unchanged' means something."""
-    store = Store.open(tmp_path / "store.db")
+def store(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A store that already holds two items and one event, so 'unchanged' means something;
+    on SQLite and on PostgreSQL (where imports of any size use COPY)."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store = Store.open(store_url)
     (tmp_path / "seed_items.csv").write_text(ITEMS_CSV)
     (tmp_path / "seed_events.csv").write_text(HEADER + GOOD)
     ingest_file(store, "items", tmp_path / "seed_items.csv")
     ingest_file(store, "events", tmp_path / "seed_events.csv")
-    return store
+    yield store
+    store.close()
 
 
 def fails(store: Store, kind: Any, path: Path, **options: Any) -> IngestError:
@@ -288,3 +293,24 @@ def test_crlf_line_numbers(store: Store, tmp_path: Path) -> None:
     path.write_bytes(b"id,price\r\ni5,1\r\ni6,x\r\n")
     error = fails(store, "items", path)
     assert (error.line, error.field) == (3, "price")
+
+
+def test_nul_character_in_a_title(store: Store, tmp_path: Path) -> None:
+    """PostgreSQL cannot store NUL in text; refused on every backend, with the line."""
+    path = csv_file(tmp_path, "id,title\ni3,Phone\ni4,Bad\x00title\n", "items.csv")
+    err = fails(store, "items", path)
+    assert (err.line, err.field) == (3, "title")
+    assert "contains a NUL character (\\x00); remove it" in str(err)
+
+
+def test_nul_character_in_a_user_id(store: Store, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, HEADER + GOOD + "u\x002,i1,view,2024-01-01T10:00:00Z\n")
+    err = fails(store, "events", path)
+    assert (err.line, err.field) == (3, "user_id")
+
+
+def test_currency_code_too_long(store: Store, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "id,title,currency\ni3,Phone,EUR\ni4,Case,US DOLLARS\n", "items.csv")
+    err = fails(store, "items", path)
+    assert (err.line, err.field) == (3, "currency")
+    assert "not a currency code; write one such as EUR or USD" in str(err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,10 +30,12 @@ MAPPING = {"kind": "behavior"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    found = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """A catalog of five items, on SQLite and on PostgreSQL."""
+    found = Store.open(store_url)
     found.upsert_items([Item(id=i) for i in ("10", "11", "phone", "case", "ink")])
-    return found
+    yield found
+    found.close()
 
 
 def event(i: int, user: str, item: str | None, kind: str, minutes: int = 0) -> Event:
@@ -245,3 +248,26 @@ def test_a_behaviour_log_loads_through_the_kind_map(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="line 3, field 'behavior': unknown event kind 'share'"):
         load_dataset(folder)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"events\.csv: file not found; the folder needs events\.csv"),
+        ("user_id,item_id,behavior,timestamp\n1,10,pv,100\n", "no column 'category_id'"),
+        ("user_id,item_id,category_id,behavior,timestamp\n1,10,7,pv,100\n1,,7,pv,101\n",
+         "line 3: missing field"),
+        ("user_id,item_id,category_id,behavior,timestamp\n1,10,7,pv,soon\n",
+         "line 2, field 'timestamp': timestamp is not a number"),
+    ],
+)  # fmt: skip
+def test_a_bad_behaviour_log_names_the_file_line_and_field(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    from cartwise.data.sources.behaviour import load_behaviour_csv
+
+    if content is not None:
+        (tmp_path / "events.csv").write_text(content)
+    with pytest.raises(InputError, match=message) as caught:
+        load_behaviour_csv(tmp_path)
+    assert str(tmp_path / "events.csv") in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
+from cartwise.data import bulk, connect
 from cartwise.data import tables as t
 from cartwise.data.schema import Event, EventKind, Item, User
 from cartwise.data.store import Store
@@ -29,8 +32,8 @@ def ev(i: int, user: str, item: str | None, kind: str = "view", minutes: int = 0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     s.upsert_items(
         [
             Item(id="phone", title="Galaxy S23", category=["Electronics", "Phones"], price=799),
@@ -38,10 +41,13 @@ def store(tmp_path: Path) -> Store:
             Item(id="shoe", title="Trail runner", available=False),
         ]
     )
-    return s
+    yield s
+    s.close()
 
 
 def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite only")
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
@@ -148,3 +154,91 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot open store"):
         Store(f"sqlite:///{blocker}/sub/db.sqlite")
+
+
+@pytest.mark.parametrize("path", ["insert", "copy"])
+def test_bulk_append_keeps_input_order_and_skips_stored_ids(
+    store: Store, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "copy" and store.dialect != "postgresql":
+        pytest.skip("COPY is PostgreSQL's bulk path")
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1 if path == "copy" else 10**9)
+    # 30 events per minute: ties on ts must keep the input order
+    events = [ev(i, f"u{i % 7}", ("phone", "case")[i % 2], minutes=i // 30) for i in range(3000)]
+    events[5] = events[5].model_copy(update={"context": {"page": "home", "pos": 2}})
+    first = store.append_events(events[:2000])
+    again = store.append_events(events)
+    assert (first.inserted, first.duplicates) == (2000, 0)
+    assert (again.inserted, again.duplicates) == (1000, 2000)
+    assert store.events_frame()["event_id"].tolist() == [f"e{i}" for i in range(3000)]
+    assert store.counts() == {"items": 3, "users": 7, "events": 3000}
+    stored = {e.event_id: e for e in store.user_events("u5")}
+    assert stored["e5"].context == {"page": "home", "pos": 2}
+    assert stored["e12"].context == {} and stored["e12"].timestamp == T0
+
+
+def test_size_counts_what_the_rows_take(store: Store) -> None:
+    empty = store.size_bytes()
+    store.append_events([ev(i, f"u{i}", "phone", minutes=i) for i in range(3000)])
+    assert store.size_bytes() > empty + 3000 * 50  # id, user, kind and time: > 50 bytes a row
+
+
+def test_bulk_append_with_an_id_repeated_in_the_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The COPY path's plain INSERT fails on a repeated id and is redone skipping it."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store.append_events([ev(1, "u1", "phone")])
+    rows = [ev(2, "u1", "case", minutes=1), ev(1, "u1", "phone"), ev(2, "u2", "phone", minutes=2)]
+    result = store.append_events(rows)
+    assert (result.inserted, result.duplicates) == (1, 2)
+    stored = store.events_frame()
+    assert stored["event_id"].tolist() == ["e1", "e2"]
+    assert stored["item_id"].tolist() == ["phone", "case"]  # the first of the repeated rows
+
+
+def test_bulk_append_of_newer_rows_with_one_stored_id(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL: the straight COPY into events meets e1 and gives way to the other path."""
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    store.append_events([ev(1, "u1", "phone")])
+    result = store.append_events(
+        [ev(5, "u2", "case", minutes=10), ev(1, "u1", "phone", minutes=11)]
+    )
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert store.events_frame()["event_id"].tolist() == ["e1", "e5"]
+    assert store.counts()["users"] == 2
+
+
+def test_ids_sort_the_same_on_every_backend(store: Store) -> None:
+    """Ids are opaque strings: ordered by their bytes (code points), as SQLite does, whatever
+    the PostgreSQL database's language (the test database sorts text as en-US)."""
+    ids = ["b", "B", "a", "A", "a10", "a9", "_x", "é", "Z"]
+    store.upsert_items([Item(id=i, title=i) for i in ids])
+    assert [i.id for i in store.items()] == sorted(ids + ["case", "phone", "shoe"])
+    store.append_events([ev(n, user, "phone") for n, user in enumerate(ids)])
+    assert store.users_frame()["id"].tolist() == sorted(ids)
+
+
+def test_text_no_backend_can_store_is_refused(store: Store) -> None:
+    before = store.counts()
+    with pytest.raises(InputError, match=r"items, line 2, field 'title': .*NUL character"):
+        store.upsert_items([Item(id="a", title="ok"), Item(id="b", title="x\x00y")])
+    with pytest.raises(InputError, match=r"items, line 1, field 'currency': 'DOLLARS_US'"):
+        store.upsert_items([Item(id="a", currency="DOLLARS_US")])
+    search = Event(event_id="s1", user_id="u1", kind=EventKind.SEARCH, query="a\x00", timestamp=T0)
+    with pytest.raises(InputError, match=r"events, line 1, field 'query'"):
+        store.append_events([search])
+    assert store.counts() == before
+
+
+def test_postgresql_urls_use_psycopg_and_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert connect.store_url("postgres://shop@db/cw") == "postgresql+psycopg://shop@db/cw"
+    assert connect.store_url("postgresql://shop@db/cw") == "postgresql+psycopg://shop@db/cw"
+    with pytest.raises(StoreError, match="cannot open store") as refused:
+        Store("postgresql://shop:s3cret@127.0.0.1:1/cw")  # nothing listens on port 1
+    assert "s3cret" not in str(refused.value) and "***" in str(refused.value)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the pg extra were not installed
+    with pytest.raises(StoreError, match=r"pip install 'cartwise\[pg\]'"):
+        Store("postgresql://shop@127.0.0.1:1/cw")

@@ -142,3 +142,20 @@ def test_tune_uses_validation_only_and_picks_the_best() -> None:
 def test_tune_unknown_metric() -> None:
     with pytest.raises(ConfigError, match="unknown tuning metric 'auc'"):
         tune("popularity", _blocks_split(), {}, metric="auc")
+
+
+def test_evalset_queries_carry_the_inputs_kinds_and_times_of_the_asked_rows() -> None:
+    from cartwise.evaluation.protocol import evalset_queries
+
+    inputs = [np.array([1, 2]), np.array([3]), np.array([4, 5, 6])]
+    kinds = [np.array([0, 2]), np.array([1]), np.array([0, 0, 1])]
+    times = [np.array([10.0, 20.0]), np.array([5.0]), np.array([1.0, 2.0, 3.0])]
+    targets = [np.array([7]), np.array([8]), np.array([9])]
+    evalset = EvalSet(np.array([4, 0, 2]), inputs, targets, kinds, times)
+    queries = evalset_queries(evalset, 1, 3)
+    assert [q.user for q in queries] == [0, 2]
+    assert [q.history.tolist() for q in queries] == [[3], [4, 5, 6]]
+    assert [q.kinds.tolist() for q in queries if q.kinds is not None] == [[1], [0, 0, 1]]
+    assert [q.times.tolist() for q in queries if q.times is not None] == [[5.0], [1.0, 2.0, 3.0]]
+    bare = evalset_queries(EvalSet(np.array([4]), inputs[:1], targets[:1]), 0, 1)
+    assert bare[0].kinds is None and bare[0].times is None

@@ -224,7 +224,7 @@ def test_training_on_a_store_reads_every_behaviour_kind(tmp_path: Path) -> None:
 
     from cartwise.data.schema import Event, Item
     from cartwise.data.store import Store
-    from cartwise.engine import Engine
+    from cartwise.serving.engine import Engine
 
     store = Store.open(tmp_path / "shop.db")
     store.declare_kind("favourite", positive=False)

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from contract import BLOCK_SIZE, N_BLOCKS, RecommenderContract, block_frame
 
+from cartwise.data import vectors as cache
 from cartwise.data.dataset import Dataset
 from cartwise.data.store import Store
 from cartwise.errors import ConfigError, ModelError
 from cartwise.models.base import Query
 from cartwise.models.registry import load
 from cartwise.models.text import ContentModel, item_vectors, make_encoder
-from cartwise.text import cache
 from cartwise.text.encoder import CachedEncoder, HashingEncoder
 
 BLOCK_WORDS = ["red cotton shirt", "steel kitchen knife", "wireless phone charger"]
@@ -154,7 +154,7 @@ def test_encoder_cache_encodes_each_text_once(tmp_path: Path) -> None:
     db = tmp_path / "vectors.db"
     first = ContentModel({**CONFIG, "encoder_cache": db}).fit(data)
     store = Store.open(db)
-    assert cache.count_vectors(store.engine, "hashing-64") == data.n_items
+    assert cache.count_vectors(store, "hashing-64") == data.n_items
     cached = make_encoder("hashing-64", db)
     assert isinstance(cached, CachedEncoder)
     again = item_vectors(data, cached)

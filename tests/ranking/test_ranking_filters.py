@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.data.schema import Item
 from cartwise.errors import InputError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.ranking.filters import Filters, catalog_mask, rejection
 
 

@@ -28,8 +28,8 @@ from fastapi.testclient import TestClient
 from cartwise.config import Settings
 from cartwise.data.schema import Event, EventKind, Item
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.service.app import create_app
+from cartwise.serving.engine import Engine
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LOCAL = ("127.0.0.1", 50000)
@@ -99,9 +99,9 @@ def build_tiny(store: Store) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """The tiny store in a fresh SQLite file."""
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """The tiny store, once on SQLite and once on PostgreSQL (see tests/conftest.py)."""
+    s = Store.open(store_url)
     build_tiny(s)
     yield s
     s.close()
@@ -116,7 +116,9 @@ def engine(store: Store, tmp_path: Path) -> Engine:
 
 
 def make_client(engine: Engine, **settings: object) -> TestClient:
-    """A TestClient on loopback over `engine` with the given settings."""
+    """A TestClient on loopback over `engine` with the given settings (no keys: the
+    ``insecure_local`` mode, unless the settings say otherwise)."""
+    settings.setdefault("insecure_local", True)
     return TestClient(create_app(engine, Settings(**settings)), client=LOCAL)  # type: ignore[arg-type]
 
 

@@ -41,7 +41,7 @@ class LiveServer:
 
 
 def start_server(
-    store: Path,
+    store: str | Path,
     models: Path,
     workdir: Path,
     *,
@@ -49,13 +49,15 @@ def start_server(
     port: int | None = None,
     timeout: float = 60.0,
 ) -> LiveServer:
-    """Start ``uvicorn cartwise.service.app:app_from_env`` and wait until /health answers."""
+    """Start ``uvicorn cartwise.service.app:app_from_env`` on the store at `store` (a path or
+    URL) and wait until /health answers."""
     port = port or free_port()
     env = dict(os.environ)
     env.update(
         CARTWISE_STORE_URL=str(store),
         CARTWISE_MODEL_DIR=str(models),
         CARTWISE_API_KEYS=json.dumps(api_keys or {}),
+        CARTWISE_INSECURE_LOCAL="false" if api_keys else "true",
     )
     log = workdir / f"server-{port}.log"
     cmd = [

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from cartwise.data.feedback import FeedbackRecord, ServedLog, record_feedback, served
 from cartwise.data.store import Store
-from cartwise.service.feedback import FeedbackRecord, ServedLog, record_feedback
-from cartwise.service.feedback_table import served
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """An empty store, on SQLite and on PostgreSQL."""
+    s = Store.open(store_url)
     yield s
     s.close()
 
@@ -46,7 +45,7 @@ def test_a_logged_answer_is_committed_on_return(store: Store) -> None:
     )
     # feedback can name it at once
     stored = record_feedback(store, [FeedbackRecord(rec_id, "p2", "click")])
-    assert stored == 1
+    assert (stored.stored, stored.implied_impressions) == (1, 1)
     assert log.log("user", "u1", "v1", ["p1", "p2"]) != rec_id  # every answer has its own id
 
 

@@ -1,5 +1,6 @@
 """Two server processes over one store, each with its own answer cache: what one process
-writes changes the other's next answer at once (events, item rows, the active model)."""
+writes changes the other's next answer at once (events, item rows, the active model); on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from live_server import LiveServer, start_server
 
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 from conftest import build_tiny, tiny_items
 
 pytestmark = pytest.mark.slow
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def two_servers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[LiveServer, LiveServer, Path, Path]]:
-    store = Store.open(tmp_path / "shop.db")
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LiveServer, LiveServer, str, Path]]:
+    store = Store.open(store_url)
     build_tiny(store)
     Engine(store, tmp_path / "models").train("itemknn", {"k": 100, "shrink": 0.0}, rng=0)
     store.close()
     monkeypatch.setenv("CARTWISE_SEARCH_MODE", "keyword")  # no sentence encoder to load
-    db, models = tmp_path / "shop.db", tmp_path / "models"
+    db, models = store_url, tmp_path / "models"
     first = start_server(db, models, tmp_path)
     try:
         second = start_server(db, models, tmp_path)
@@ -47,7 +48,7 @@ def _ids(server: LiveServer, user: str, k: int = 2) -> list[str]:
 
 
 def test_writes_through_one_process_change_the_others_cached_answers(
-    two_servers: tuple[LiveServer, LiveServer, Path, Path],
+    two_servers: tuple[LiveServer, LiveServer, str, Path],
 ) -> None:
     a, b, db, models = two_servers
     for _ in range(2):  # computed, then from each process's cache

@@ -129,7 +129,7 @@ def test_delete_user_removes_events_served_lists_and_feedback(client: TestClient
     assert removed["user_id"] == "u3"
     assert removed["removed"]["events"] == 3
     assert removed["removed"]["served"] == 1
-    assert removed["removed"]["feedback"] == 1
+    assert removed["removed"]["feedback"] == 2  # the click and the impression it implied
     assert removed["removed"]["users"] == 1
     assert client.get("/users/u3").status_code == 404
     assert client.get("/users/u3/events").json() == {"events": []}

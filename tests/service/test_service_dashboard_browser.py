@@ -13,7 +13,7 @@ from live_server import LiveServer, start_server
 from cartwise.data.schema import EventKind
 from cartwise.data.sources.demo import DemoConfig, build_demo_store
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,9 @@ def test_feedback_gives_ctr_per_model_version(client: TestClient) -> None:
     rec = client.get("/users/u1/recommendations", params={"k": 3}).json()
     shown = [i["item_id"] for i in rec["items"]]
     events = [_fb(rec, i, "impression") for i in shown] + [_fb(rec, shown[1], "click")]
-    assert client.post("/feedback", json={"events": events}).json() == {"stored": 4}
+    assert client.post("/feedback", json={"events": events}).json() == {
+        "stored": 4, "duplicates": 0, "implied_impressions": 0,
+    }  # fmt: skip
     client.get("/users/u2/recommendations")  # served, no feedback
     rows = client.get("/feedback/metrics").json()["rows"]
     user_rows = [r for r in rows if r["scenario"] == "user"]
@@ -56,7 +58,34 @@ def test_session_and_search_answers_are_logged_too(client: TestClient) -> None:
     assert client.post("/feedback", json={"events": [_fb(s, s["items"][0]["item_id"], "click")]})
     assert client.post(
         "/feedback", json={"events": [_fb(q, q["items"][0]["item_id"], "purchase")]}
-    ).json() == {"stored": 1}
+    ).json() == {"stored": 1, "duplicates": 0, "implied_impressions": 1}
     rows = {r["scenario"]: r for r in client.get("/feedback/metrics").json()["rows"]}
-    assert rows["session"]["clicks"] == 1 and rows["session"]["ctr"] is None
+    # the click implied its impression
+    assert rows["session"]["clicks"] == 1 and rows["session"]["ctr"] == 1.0
     assert rows["search"]["purchases"] == 1 and rows["search"]["model_version"] is None
+
+
+def test_a_retried_post_counts_once(client: TestClient) -> None:
+    rec = client.get("/users/u1/recommendations", params={"k": 2}).json()
+    item = rec["items"][0]["item_id"]
+    events = [_fb(rec, item, "impression"), _fb(rec, item, "click")]
+    first = client.post("/feedback", json={"events": events}).json()
+    again = client.post("/feedback", json={"events": events + events}).json()
+    assert first == {"stored": 2, "duplicates": 0, "implied_impressions": 0}
+    assert again == {"stored": 0, "duplicates": 2, "implied_impressions": 0}
+    row = next(r for r in client.get("/feedback/metrics").json()["rows"] if r["scenario"] == "user")
+    assert (row["impressions"], row["clicks"], row["ctr"]) == (1, 1, 1.0)
+
+
+def test_a_click_without_an_impression_implies_it(client: TestClient) -> None:
+    rec = client.get("/users/u1/recommendations", params={"k": 3}).json()
+    shown = [i["item_id"] for i in rec["items"]]
+    clicks = [_fb(rec, i, "click") for i in shown]
+    assert client.post("/feedback", json={"events": clicks}).json() == {
+        "stored": 3, "duplicates": 0, "implied_impressions": 3,
+    }  # fmt: skip
+    # the real impressions arriving later change nothing
+    late = [_fb(rec, i, "impression") for i in shown]
+    assert client.post("/feedback", json={"events": late}).json()["stored"] == 0
+    row = next(r for r in client.get("/feedback/metrics").json()["rows"] if r["scenario"] == "user")
+    assert (row["impressions"], row["clicks"], row["ctr"]) == (3, 3, 1.0)

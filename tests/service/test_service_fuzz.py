@@ -9,7 +9,7 @@ import pytest
 from live_server import LiveServer, start_server
 
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 from conftest import build_tiny
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import threading
 
 from fastapi.testclient import TestClient
 
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 
 
 def test_requests_keep_succeeding_across_activations(client: TestClient, engine: Engine) -> None:
@@ -48,10 +48,10 @@ def test_requests_keep_succeeding_across_activations(client: TestClient, engine:
 def test_previous_version_answers_while_the_new_one_loads(engine: Engine) -> None:
     old = engine.view().version
     new = engine.train("popularity", rng=0)
-    engine._view_lock.acquire()  # as if another thread were loading `new` right now
+    engine.ctx.active._lock.acquire()  # as if another thread were loading `new` right now
     try:
         assert engine.view().version == old
         assert engine.recommend_user("u1", 2).version == old
     finally:
-        engine._view_lock.release()
+        engine.ctx.active._lock.release()
     assert engine.view().version == new

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from cartwise.data import tables as t
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.serving.engine import Engine
 from conftest import build_tiny
 
 pytestmark = pytest.mark.slow
@@ -105,16 +105,17 @@ def _stored(store: Store, ids: set[str]) -> set[str]:
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    store = Store.open(tmp_path / "shop.db")
+def shop(tmp_path: Path, store_url: str) -> Iterator[tuple[str, Path]]:
+    """The tiny store (on SQLite and on PostgreSQL) and its model folder."""
+    store = Store.open(store_url)
     build_tiny(store)
     Engine(store, tmp_path / "models").train("itemknn", rng=0)
     store.close()
-    yield tmp_path / "shop.db", tmp_path / "models"
+    yield store_url, tmp_path / "models"
 
 
 def test_every_acknowledged_event_is_stored_even_across_a_crash(
-    shop: tuple[Path, Path], tmp_path: Path
+    shop: tuple[str, Path], tmp_path: Path
 ) -> None:
     db, models = shop
     server = start_server(db, models, tmp_path)

@@ -56,11 +56,22 @@ def test_purchased_items_are_excluded_by_default(client: TestClient) -> None:
         ({"category": "sports", "min_price": 30}, ["p1", "p2", "p7"]),
         ({"max_price": 25}, ["p3", "p5"]),
         ({"type": "article"}, ["a1"]),
-        ({"category": "Nothing Like This"}, []),
+        ({"category": "Yoga", "min_price": 50}, []),
     ],
 )
 def test_filters(client: TestClient, params: dict[str, Any], expected: list[str]) -> None:
     assert ids(recs(client, "nobody", k=10, **params)) == expected
+
+
+@pytest.mark.parametrize("path", ["/users/nobody/recommendations", "/items/p4/similar",
+                                  "/items/p4/complements"])  # fmt: skip
+def test_a_misspelt_category_is_a_422_naming_the_categories(client: TestClient, path: str) -> None:
+    r = client.get(path, params={"category": "Runing Shoes"})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["fields"][0]["field"] == "category"
+    assert "did you mean 'Running Shoes'" in error["message"]
+    assert "Phones" in error["message"] and "Sports" in error["message"]
 
 
 def test_inverted_price_range_is_a_422(client: TestClient) -> None:

@@ -10,9 +10,9 @@ import pytest
 
 from cartwise.config import Settings
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import ConfigError
 from cartwise.ranking.rerank import LMReranker, RerankConfig
+from cartwise.serving.engine import Engine
 from cartwise.text.generator import FakeGenerator
 from conftest import make_client
 

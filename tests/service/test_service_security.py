@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from cartwise.config import Settings
 from cartwise.data.store import Store
-from cartwise.engine import Engine
+from cartwise.errors import ConfigError
 from cartwise.service import auth
 from cartwise.service.app import create_app
+from cartwise.serving.engine import Engine
 
 KEYS = {"r-key": ["read"], "w-key": ["write"], "a-key": ["admin"], "rw-key": ["read", "write"]}
 ITEM = {"items": [{"id": "k1", "title": "Key Ring"}]}
@@ -82,8 +83,21 @@ def test_keys_are_compared_in_constant_time_against_every_key(
     assert ring.scopes("") is None
 
 
+def test_no_keys_without_insecure_local_is_refused(engine: Engine) -> None:
+    with pytest.raises(ConfigError, match="no API keys configured"):
+        create_app(engine, Settings())
+
+
+def test_forwarded_headers_do_not_make_a_remote_client_local(engine: Engine) -> None:
+    app = create_app(engine, Settings(insecure_local=True))
+    with TestClient(app, client=("203.0.113.9", 4000)) as remote:
+        spoofed = {"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", "Host": "localhost"}
+        assert remote.get("/models/x/activate", headers=spoofed).status_code in (403, 405)
+        assert remote.post("/models/x/activate", headers=spoofed).status_code == 403
+
+
 def test_open_mode_answers_loopback_only(engine: Engine) -> None:
-    app = create_app(engine, Settings())
+    app = create_app(engine, Settings(insecure_local=True))
     with TestClient(app, client=("203.0.113.9", 4000)) as remote:
         r = remote.get("/items/p1")
         assert r.status_code == 403
@@ -133,7 +147,7 @@ def test_unexpected_errors_are_500_without_details(
         raise RuntimeError("secret internals at /srv/x.py line 3")
 
     monkeypatch.setattr(engine, "recommend_user", broken)
-    app = create_app(engine, Settings())
+    app = create_app(engine, Settings(insecure_local=True))
     with TestClient(app, client=("127.0.0.1", 1), raise_server_exceptions=False) as c:
         r = c.get("/users/u1/recommendations")
     assert r.status_code == 500
@@ -144,7 +158,7 @@ def test_unexpected_errors_are_500_without_details(
 
 
 def test_no_model_yet_is_503_and_not_ready(store: Store, tmp_path: Path) -> None:
-    app = create_app(Engine(store, tmp_path / "empty-models"), Settings())
+    app = create_app(Engine(store, tmp_path / "empty-models"), Settings(insecure_local=True))
     with TestClient(app, client=("127.0.0.1", 1)) as c:
         assert c.get("/ready").status_code == 503
         assert c.get("/ready").json() == {

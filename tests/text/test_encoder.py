@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cartwise.data import vectors as cache
 from cartwise.data.store import Store
 from cartwise.errors import ConfigError, ModelError
-from cartwise.text import cache
 from cartwise.text.encoder import (
     CachedEncoder,
     HashingEncoder,
@@ -77,7 +77,7 @@ def test_cache_second_call_encodes_nothing_and_keeps_input_order(store: Store) -
     assert counting.seen == ["phone case", "running shoes", "usb charger"]  # duplicates once
     assert counting.calls == 1 and (enc.last_hits, enc.last_misses) == (0, 3)
     np.testing.assert_array_equal(first, HashingEncoder(32).encode(texts))
-    assert cache.count_vectors(store.engine, "counting") == 3
+    assert cache.count_vectors(store, "counting") == 3
 
     again = enc.encode(list(reversed(texts)))
     assert counting.calls == 1 and (enc.last_hits, enc.last_misses) == (3, 0)
@@ -107,9 +107,9 @@ def test_different_model_name_is_a_different_cache_key(store: Store) -> None:
     CachedEncoder(a, store).encode(["phone case"])
     CachedEncoder(b, store).encode(["phone case"])
     assert a.seen == ["phone case"] and b.seen == ["phone case"]
-    assert cache.count_vectors(store.engine) == 2
-    assert cache.clear_vectors(store.engine, "model-a") == 1
-    assert cache.count_vectors(store.engine) == 1
+    assert cache.count_vectors(store) == 2
+    assert cache.clear_vectors(store, "model-a") == 1
+    assert cache.count_vectors(store) == 1
 
 
 def test_empty_input_and_contract_breaking_encoder(store: Store) -> None:
@@ -124,7 +124,7 @@ def test_empty_input_and_contract_breaking_encoder(store: Store) -> None:
 
     with pytest.raises(ModelError, match="shape"):
         CachedEncoder(Broken("broken"), store).encode(["x"])
-    assert cache.count_vectors(store.engine, "broken") == 0
+    assert cache.count_vectors(store, "broken") == 0
 
 
 def test_an_interrupted_encoding_keeps_the_chunks_it_finished(store: Store) -> None:
@@ -141,7 +141,7 @@ def test_an_interrupted_encoding_keeps_the_chunks_it_finished(store: Store) -> N
     with pytest.raises(KeyboardInterrupt):
         CachedEncoder(stopped, store, save_every=3).encode(texts, progress=True)
     assert stopped.seen == texts[:6]  # two chunks of three, then Ctrl-C in the third
-    assert cache.count_vectors(store.engine, "counting") == 6
+    assert cache.count_vectors(store, "counting") == 6
     resumed = CountingEncoder()
     out = CachedEncoder(resumed, store, save_every=3).encode(texts)
     assert resumed.seen == texts[6:]
@@ -226,7 +226,7 @@ def test_fully_cached_texts_never_load_the_model(tmp_path: Path, store: Store) -
     )
     encoder = SentenceTransformerEncoder(folder)
     v = np.array([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
-    cache.save_vectors(store.engine, "tiny-st", {cache.text_sha256("phone case"): v})
+    cache.save_vectors(store, "tiny-st", {cache.text_sha256("phone case"): v})
     out = CachedEncoder(encoder, store).encode(["phone case"])
     np.testing.assert_array_equal(out, v[None, :])
     assert encoder._model is None  # the folder holds no weights: loading would have failed

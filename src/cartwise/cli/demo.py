@@ -11,9 +11,9 @@ from rich.table import Table
 from cartwise.data.schema import EventKind
 from cartwise.data.sources.demo import DemoConfig, build_demo_store
 from cartwise.data.store import Store
-from cartwise.engine import Engine
 from cartwise.errors import NotFoundError
 from cartwise.models.registry import REGISTRY
+from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
 

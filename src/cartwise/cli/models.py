@@ -2,35 +2,86 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from cartwise.cli.common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.cli.common import (
+    BareStoreCommand,
+    ForceOpt,
+    GateMarginOpt,
+    ModelDirOpt,
+    StoreOpt,
+    console,
+    model_dir,
+    open_store,
+    parse_settings,
+)
 from cartwise.config import get_settings
+from cartwise.data.connect import shown_url
 from cartwise.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cartwise.engine import Engine
-    from cartwise.ranking.served import Recommendation
+    from cartwise.data.dataset import Dataset
+    from cartwise.evaluation.experiment import ModelRun
+    from cartwise.ranking.results import Recommendation
+    from cartwise.serving.engine import Engine
 
 
-def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["epochs=5", "loss=sampled"]`` → ``{"epochs": 5, "loss": "sampled"}`` (JSON values)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set '{pair}': expected key=value, e.g. --set epochs=5")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+HoldoutDaysOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--holdout-days",
+        min=0.001,
+        help="validate on the last N days of events (default: each shopper's latest event)",
+    ),
+]
+RefitOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--refit/--no-refit",
+        help="after validation, fit again on every event (default: only models that do "
+        "not early-stop)",
+    ),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(help="dataset file/folder, or a folder name under ../shared/datasets"),
+]
+EvalStoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="[URL]",
+        help="evaluate on the store's events; without a URL, the configured store "
+        "(env CARTWISE_STORE_URL)",
+    ),
+]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="temporal or leave-one-out (default: temporal on --store, leave-one-out on --data)"
+    ),
+]
+CutoffOpt = Annotated[
+    datetime | None,
+    typer.Option(help="temporal split: train before this time, UTC (default: --test-share)"),
+]
+TestShareOpt = Annotated[
+    float, typer.Option(help="temporal split: share of the newest events tested on")
+]
+ModelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        help="comma-separated (default on --data: pop,itemknn,ease,als,sasrec; on --store: "
+        "those, hybrid and the event-aware sasrec-events when it exists)",
+    ),
+]
 
 
 def train(
@@ -43,41 +94,74 @@ def train(
         typer.Option(help="train on a dataset file/folder instead of the store (needs --out)"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="where to save the model directory")] = None,
+    holdout_days: HoldoutDaysOpt = None,
+    refit: RefitOpt = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    gate_margin: GateMarginOpt = None,
+    force: ForceOpt = False,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
-    """Train a model on the store (saved as a new active version) or on a dataset file."""
+    """Train a model on the store (saved as a new version, activated through the gate) or on a
+    dataset file.
+
+    On the store, each shopper's latest event (or the last --holdout-days) is held out: the
+    model early-stops on it and the version records its validation NDCG@10/HR@10. The new
+    version replaces the active one only when it is not worse on the same holdout by more than
+    --gate-margin (--force activates it anyway); a refused version stays saved, and the
+    command exits with code 3.
+    """
+    from cartwise.cli.versions import gate_of, show_trained
+    from cartwise.lifecycle import Holdout, Versions, train_version
+    from cartwise.models.fit import fit
+
     config = parse_settings(setting)
     if data is not None:
         from cartwise.data.sources.public import load_dataset
         from cartwise.data.split import leave_last_out
-        from cartwise.models.registry import model_class
 
         if out is None:
             raise ConfigError("--data needs --out DIR: where to save the trained model")
         split = leave_last_out(load_dataset(data))
-        fitted = model_class(model)(config).fit(split.train, rng=seed, valid=split.valid)
-        fitted.save(out)
+        fit(model, config, split.train, valid=split.valid, rng=seed, progress=True).model.save(out)
         console.print(f"saved {model} trained on {data} to {out}", highlight=False)
         return
-    from cartwise.engine import Engine
-
-    engine = Engine(open_store(store), model_dir(models))
-    version = engine.train(model, config, rng=seed)
-    console.print(f"trained {model}: version {version} is active", highlight=False)
+    trained = train_version(
+        open_store(store), Versions(model_dir(models)), model, config, rng=seed,
+        holdout=Holdout(last_days=holdout_days, refit=refit), gate=gate_of(gate_margin, force),
+        progress=True,
+    )  # fmt: skip
+    show_trained(trained)
 
 
 def recommend(
     user_id: Annotated[str, typer.Argument(help="external id of the shopper")],
     k: Annotated[int, typer.Option("-k", help="how many items")] = 10,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="each item's evidence and a sentence phrased from it (by CARTWISE_GENERATOR "
+            "when set; the command waits for it)",
+        ),
+    ] = False,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
     """Show recommendations for a shopper from the active model."""
     engine = configured_engine(store, models)
+    if explain:  # a command, not a request: wait for the generator's sentences
+        engine.ctx.explain_budget = max(engine.ctx.explain_budget, 600.0)
     title = f"for {user_id} ({engine.active_version()})"
-    console.print(_table(title, engine.recommend_user(user_id, k).items))
+    items = engine.recommend_user(user_id, k, explain=explain).items
+    console.print(_table(title, items))
+    for n, rec in enumerate(items if explain else [], 1):
+        assert rec.explanation is not None
+        console.print(f"{n}. {rec.item.title or rec.item.id}: {rec.explanation.reason} "
+                      f"[{rec.explanation.source}]", highlight=False, markup=False)  # fmt: skip
+        for fact in rec.explanation.evidence:
+            console.print(f"   - {fact.text} ({fact.kind}, weight {fact.weight:.2f})",
+                          highlight=False, markup=False)  # fmt: skip
 
 
 def search(
@@ -105,7 +189,7 @@ def search(
 def configured_engine(store: str | None, models: Path | None, **updates: Any) -> Engine:
     """The engine the settings describe (hybrid search, reranking when on), over the store
     and model folder named on the command line, else the configured ones."""
-    from cartwise.engine import Engine
+    from cartwise.serving.engine import Engine
 
     settings = get_settings().model_copy(update={"model_dir": model_dir(models), **updates})
     return Engine.from_settings(settings, store=open_store(store))
@@ -121,23 +205,13 @@ def _table(title: str, recs: list[Recommendation]) -> Table:
     return table
 
 
-def models(models: ModelDirOpt = None) -> None:
-    """List saved model versions; the active one is marked with *."""
-    from cartwise.lifecycle import Versions
-
-    versions = Versions(model_dir(models))
-    active = versions.active()
-    for version in versions.list():
-        console.print(("* " if version == active else "  ") + version, highlight=False)
-
-
 def evaluate(
-    data: Annotated[
-        Path, typer.Option(help="dataset file/folder, or a folder name under ../shared/datasets")
-    ],
-    models: Annotated[
-        str, typer.Option("--models", help="comma-separated: pop,itemknn,ease,als,bpr,sasrec")
-    ] = "pop,itemknn,ease,als,sasrec",
+    data: DataOpt = None,
+    store: EvalStoreOpt = None,
+    split: SplitOpt = None,
+    cutoff: CutoffOpt = None,
+    test_share: TestShareOpt = 0.1,
+    models: ModelsOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="md, html or md,html")] = "md,html",
     out: Annotated[Path, typer.Option(help="folder for the report")] = Path("reports"),
     setting: Annotated[
@@ -147,16 +221,37 @@ def evaluate(
     tune: Annotated[bool, typer.Option(help="tune baselines on validation first")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
-    """Evaluate models leave-one-out with full ranking; write a Markdown/HTML report."""
-    from cartwise.data.sources.public import load_dataset
-    from cartwise.data.split import leave_last_out
-    from cartwise.evaluation.experiment import ALIASES, GRIDS, model_names, preset, run_model
+    """Evaluate models offline with full ranking on a dataset file or on the store's own events;
+    write a Markdown/HTML report with plots (and results.json)."""
     from cartwise.evaluation.report import write_report
+    from cartwise.evaluation.suite import SplitSpec, default_models, labels, run_models
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     if not formats or set(formats) - {"md", "html"}:
         raise ConfigError(f"--format '{fmt}': choose md, html or md,html")
-    names = model_names(models)
+    if (data is None) == (store is None):
+        raise ConfigError(
+            "name what to evaluate: --data FILE (a dataset file or folder) or --store [URL] "
+            "(the shop's events), one of them"
+        )
+    names = labels(models or default_models(from_store=data is None))
+    overrides = _model_overrides(setting, names)
+    when = cutoff.replace(tzinfo=UTC) if cutoff is not None and cutoff.tzinfo is None else cutoff
+    kind = split or ("leave-one-out" if data is not None else "temporal")
+    spec = SplitSpec(kind, when, test_share)
+    dataset, title, preset_name = _evaluation_data(data, store)
+    chosen, protocol = spec.apply(dataset)
+    console.print(f"{dataset}: {protocol}; {len(chosen.test)} users evaluated", highlight=False)
+    runs = run_models(names, chosen, dataset=preset_name, overrides=overrides, tune=tune,
+                      seed=seed, progress=True, on_run=_announce)  # fmt: skip
+    for path in write_report(runs, out, dataset=title, formats=formats, protocol=protocol):
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set model.key=value`` pairs per model label."""
+    from cartwise.evaluation.experiment import ALIASES
+
     overrides: dict[str, dict[str, Any]] = {}
     for key, value in parse_settings(setting).items():
         model, sep, field = key.partition(".")
@@ -166,32 +261,34 @@ def evaluate(
                 "e.g. --set sasrec.epochs=5"
             )
         overrides.setdefault(ALIASES.get(model, model), {})[field] = value
-    dataset = load_dataset(data)
-    split = leave_last_out(dataset)
-    console.print(f"{dataset}: {len(split.test)} users evaluated", highlight=False)
-    runs = []
-    for name in names:
-        console.print(f"[bold]{name}[/bold] ...")
-        run = run_model(
-            name,
-            split,
-            config={**preset(data.name, name), **overrides.get(name, {})},
-            grid=GRIDS.get(name) if tune else None,
-            rng=seed,
-            progress=True,
-        )
-        test = run.test
-        console.print(
-            f"  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
-            f"({run.train_seconds:.1f} s)",
-            highlight=False,
-        )
-        runs.append(run)
-    for path in write_report(runs, out, dataset=dataset.name, formats=formats):
-        console.print(f"wrote {path}", highlight=False)
+    return overrides
 
 
-def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+def _evaluation_data(data: Path | None, store: str | None) -> tuple[Dataset, str, str]:
+    """The dataset to evaluate on, its title in the report and its preset name."""
+    from cartwise.data.dataset import Dataset
+    from cartwise.data.sources.public import load_dataset
+
+    if data is not None:
+        return load_dataset(data), data.name, data.name
+    shop = open_store(store)
+    return Dataset.from_store(shop), f"the store {shown_url(shop.url)}", ""
+
+
+def _announce(label: str, run: ModelRun | None) -> None:
+    if run is None:
+        console.print(f"[bold]{label}[/bold] ...")
+        return
+    test = run.test
+    console.print(
+        f"  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
+        f"({run.train_seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def register(command: Callable[..., Any]) -> None:
     """Add this module's commands to the app."""
-    for fn in (train, recommend, search, models, evaluate):
+    for fn in (train, recommend, search):
         command(fn)
+    command(evaluate, cls=BareStoreCommand)

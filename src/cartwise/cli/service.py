@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cartwise.cli.common import ModelDirOpt, StoreOpt, console
-from cartwise.config import get_settings
+from cartwise.config import Settings, get_settings
 from cartwise.errors import ConfigError
 
+if TYPE_CHECKING:
+    from cartwise.lifecycle.schedule import RetrainScheduler
+
 _log = logging.getLogger(__name__)
+
+
+RetrainEveryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--retrain-every",
+        help="retrain in a subprocess on this schedule, e.g. 6h, 30m, 1d, when enough new "
+        "events arrived (and promptly when the active version contains deleted shoppers) "
+        "(env CARTWISE_RETRAIN_EVERY)",
+    ),
+]
+RetrainMinEventsOpt = Annotated[
+    int, typer.Option(min=1, help="a scheduled retrain runs only after this many new events")
+]
 
 
 def serve(
@@ -24,34 +42,33 @@ def serve(
         int | None, typer.Option(help="port to listen on [env CARTWISE_PORT, 8000]")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="server processes (one per core)")] = 1,
+    insecure_local: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-local",
+            help="serve without API keys, to this machine only (a loopback --host) "
+            "[env CARTWISE_INSECURE_LOCAL]",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    retrain_every: RetrainEveryOpt = None,
+    retrain_min_events: RetrainMinEventsOpt = 1,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the dashboard (at /).
 
-    Without API keys (CARTWISE_API_KEYS) the service only listens on, and answers, the local
-    machine.
+    API keys (CARTWISE_API_KEYS) are required; without them, --insecure-local serves this
+    machine only (loopback address; every other client gets 403). X-Forwarded-For is honoured
+    only from the proxies in CARTWISE_FORWARDED_ALLOW_IPS.
     """
     import uvicorn
 
-    from cartwise.service.auth import is_loopback
-
-    updates: dict[str, Any] = {}
-    if store is not None:
-        updates["store_url"] = store
-    if models is not None:
-        updates["model_dir"] = models
-    if host is not None:
-        updates["host"] = host
-    if port is not None:
-        updates["port"] = port
+    given = {"store_url": store, "model_dir": models, "host": host, "port": port,
+             "insecure_local": insecure_local or None}  # fmt: skip
+    updates = {k: v for k, v in given.items() if v is not None}
     settings = get_settings().model_copy(update=updates)
-    if not settings.api_keys and not is_loopback(settings.host):
-        raise ConfigError(
-            f"refusing to listen on {settings.host} without API keys: set CARTWISE_API_KEYS "
-            """(e.g. '{"my-key": ["read", "write"]}') or use --host 127.0.0.1"""
-        )
+    check_no_key_mode(settings)
     console.print(
         f"serving {settings.store_url} on http://{settings.host}:{settings.port} "
         f"(docs at /docs, dashboard at /)",
@@ -61,6 +78,42 @@ def serve(
     # command-line overrides travel through it.
     os.environ["CARTWISE_STORE_URL"] = settings.store_url
     os.environ["CARTWISE_MODEL_DIR"] = str(settings.model_dir)
+    os.environ["CARTWISE_INSECURE_LOCAL"] = "true" if settings.insecure_local else "false"
+    scheduler = retrain_scheduler(settings, retrain_every, retrain_min_events)
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        _run(uvicorn, settings, workers, log_level)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def retrain_scheduler(
+    settings: Settings, every: str | None, min_events: int
+) -> RetrainScheduler | None:
+    """The retrain timer ``--retrain-every`` (or the settings) asks for, None without one; its
+    retrains run ``python -m cartwise retrain`` over the environment's store and folder."""
+    from cartwise.lifecycle import Versions
+    from cartwise.lifecycle.schedule import DELETED, RetrainScheduler, parse_duration
+
+    if every is not None:
+        seconds = parse_duration(every)
+    elif settings.retrain_every is not None:
+        seconds = settings.retrain_every.total_seconds()
+    else:
+        return None
+
+    def command(reason: str) -> list[str]:
+        when = ["--exclude-deleted"] if reason == DELETED else ["--if-new-events", str(min_events)]
+        return [sys.executable, "-m", "cartwise", "retrain", *when]
+
+    console.print(f"retraining every {seconds:g} s when {min_events}+ new events arrived",
+                  highlight=False)  # fmt: skip
+    return RetrainScheduler(Versions(settings.model_dir), command, seconds)
+
+
+def _run(uvicorn: Any, settings: Settings, workers: int, log_level: str) -> None:
     uvicorn.run(
         "cartwise.service.app:app_from_env",
         factory=True,
@@ -68,9 +121,29 @@ def serve(
         port=settings.port,
         workers=workers,
         log_level=log_level,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
-def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+def check_no_key_mode(settings: Settings) -> None:
+    """Refuse to serve without API keys unless --insecure-local was given, on loopback only."""
+    from cartwise.service.auth import is_loopback  # late: the CLI starts without FastAPI
+
+    if settings.api_keys:
+        return
+    if not settings.insecure_local:
+        raise ConfigError(
+            "refusing to serve without API keys: set CARTWISE_API_KEYS (e.g. "
+            """'{"my-key": ["admin"]}'), or pass --insecure-local to serve this machine only"""
+        )
+    if not is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to serve {settings.host} without API keys: --insecure-local listens on "
+            "a loopback address only (--host 127.0.0.1); set CARTWISE_API_KEYS for remote clients"
+        )
+
+
+def register(command: Callable[..., Any]) -> None:
     """Add this module's commands to the app."""
     command(serve)

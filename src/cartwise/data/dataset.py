@@ -369,7 +369,7 @@ class Dataset:
 
         Placeholder items (created for events naming unknown items) are included too.
         """
-        events = store.events_frame(kinds=_selected_kinds(store, kinds))
+        events = store.events_frame(kinds=selected_kinds(store, kinds))
         catalog = store.items_frame().rename(columns={"id": "item_id"})
         frame = pd.DataFrame(
             {
@@ -382,7 +382,8 @@ class Dataset:
         return cls.from_frame(frame.dropna(subset=["item_id"]), catalog, name=name)
 
 
-def _selected_kinds(store: Store, kinds: KindSelection | Iterable[str]) -> list[str]:
+def selected_kinds(store: Store, kinds: KindSelection | Iterable[str]) -> list[str]:
+    """The kind names a selection stands for in `store` (see :meth:`Dataset.from_store`)."""
     if kinds == "positive":
         return store.positive_kinds()
     if kinds == "behaviour":

@@ -24,7 +24,16 @@ def utcnow() -> datetime:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00-14:00 is year 10000 in UTC: a ValueError makes it a field error
+        raise ValueError(
+            f"{value.isoformat()} is outside the dates Cartwise can store (years 1 to 9999 in "
+            "UTC); send the real time, with its zone"
+        ) from None
 
 
 class EventKind(StrEnum):
@@ -98,9 +107,10 @@ class Item(_Record):
     description: str = ""
     category: list[str] = Field(default_factory=list, description="path, most general first")
     brand: str = ""
-    price: float | None = Field(default=None, ge=0)
+    # strict: a number must be sent as a number ("5" and true are errors, not 5.0 and 1.0)
+    price: float | None = Field(default=None, ge=0, strict=True)
     currency: str = "USD"
-    available: bool = True
+    available: bool = Field(default=True, strict=True)
     attributes: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -144,7 +154,7 @@ class Event(_Record):
         description=f"a built-in kind ({BUILTIN_KINDS_HELP}) or one the shop declared",
         examples=["view", "purchase"],
     )
-    value: float | None = None
+    value: float | None = Field(default=None, strict=True)
     query: str | None = None
     timestamp: datetime
     context: dict[str, Any] = Field(default_factory=dict)

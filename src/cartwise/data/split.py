@@ -4,6 +4,8 @@
 chronological order, the last item is the test target, the one before it the validation target,
 the rest is training; users with fewer than 3 interactions keep everything in training.
 Validation inputs are the training sequence; test inputs are training + validation target.
+:func:`next_basket` is the same cut at the level of orders (baskets): predict the items of a
+shopper's next order from their earlier orders.
 
 Inputs carry each event's kind and time along when the dataset has them (the event-aware model
 reads them); :func:`next_events` holds out the first event after a cut-off, optionally of given
@@ -33,6 +35,9 @@ class EvalSet:
         targets: per evaluated user, the held-out item indices (one for leave-last-out).
         input_kinds: per evaluated user, the kind codes of the inputs (None: no kinds).
         input_times: per evaluated user, the epoch seconds of the inputs (None: no times).
+        exclude_seen: whether the protocol removes the input items from the candidates (the
+            literature's rule for leave-last-out); False where buying an item again is a hit
+            (next basket).
     """
 
     users: np.ndarray
@@ -40,6 +45,7 @@ class EvalSet:
     targets: list[np.ndarray]
     input_kinds: list[np.ndarray] | None = None
     input_times: list[np.ndarray] | None = None
+    exclude_seen: bool = True
 
     def __len__(self) -> int:
         return len(self.users)
@@ -63,6 +69,7 @@ class EvalSet:
             [self.targets[r] for r in picked],
             pick(self.input_kinds),
             pick(self.input_times),
+            self.exclude_seen,
         )
 
     def only_kinds(self, codes: Sequence[int] | np.ndarray) -> EvalSet:
@@ -160,6 +167,120 @@ def temporal_cut(data: Dataset, at: datetime | float) -> Split:
     test = replace(prefixes(data, users, stops), targets=targets)
     inner = leave_last_out(events_before(data, cut))
     return Split(inner.train, inner.valid, test)
+
+
+def holdout_recent(data: Dataset, last_days: float | None = None) -> tuple[Dataset, EvalSet]:
+    """Training data and a validation set from a shop's own events, for early stopping and for
+    the validation metrics a trained version records.
+
+    Without `last_days`, each shopper with 2 or more interactions has their most recent one held
+    out (leave-last-out without a test target). With `last_days`, the events of the last
+    `last_days` days before the newest event are held out: each shopper seen before that cut is
+    evaluated on the items they turned to after it that they had not touched before.
+    """
+    if last_days is not None:
+        return _holdout_days(data, last_days)
+    lengths = [len(s) for s in data.sequences]
+    users = [u for u, n in enumerate(lengths) if n >= 2]
+    if not users:
+        raise DataError(
+            f"dataset '{data.name}' has no shopper with 2 or more events to hold out; "
+            "train without validation (or import more events)"
+        )
+    train = data.select([slice(0, n - 1 if n >= 2 else n) for n in lengths],
+                        name=f"{data.name}/train")  # fmt: skip
+    valid = prefixes(data, users, [lengths[u] - 1 for u in users])
+    return train, replace(valid, targets=[data.sequences[u][-1:] for u in users])
+
+
+def _holdout_days(data: Dataset, last_days: float) -> tuple[Dataset, EvalSet]:
+    if data.timestamps is None or not data.n_interactions:
+        raise DataError(f"dataset '{data.name}' has no timestamps; hold out the latest events")
+    newest = max(float(ts.max()) for ts in data.timestamps if len(ts))
+    return holdout_from(data, newest - last_days * 86_400.0)
+
+
+def holdout_from(data: Dataset, cut: float) -> tuple[Dataset, EvalSet]:
+    """The events before `cut` (epoch seconds) as training data, and as validation each
+    shopper seen before it with the items they turned to from `cut` on that they had not
+    touched before (the test set of :func:`temporal_cut`)."""
+    if data.timestamps is None:
+        raise DataError(f"dataset '{data.name}' has no timestamps; hold out the latest events")
+    return events_before(data, cut), temporal_cut(data, cut).test
+
+
+def basket_starts(times: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Start positions of a chronological sequence's baskets: a new basket begins wherever the
+    basket label (or, without labels, the timestamp) differs from the previous event's."""
+    keys = labels if labels is not None else times
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.flatnonzero(np.asarray(keys[1:]) != np.asarray(keys[:-1])) + 1
+    return np.concatenate([[0], change]).astype(np.int64)
+
+
+def next_basket(data: Dataset, baskets: list[np.ndarray] | None = None) -> Split:
+    """Leave-last-out over orders: each shopper's last basket is the test, the one before the
+    validation, the earlier baskets are training; shoppers with fewer than 3 baskets keep
+    everything in training.
+
+    A basket is a run of a shopper's events with the same label in `baskets` (per user, aligned
+    with ``data.sequences``, e.g. invoice numbers) or, without labels, the same timestamp: the
+    lines of an order carry the order's time, as Online Retail's InvoiceDate does. Targets are
+    the distinct items of the held-out basket, items bought before included, and the seen
+    items stay candidates (``exclude_seen=False``): buying again is a hit, not a miss.
+    """
+    if data.timestamps is None and baskets is None:
+        raise DataError(f"dataset '{data.name}' has no timestamps or basket labels; "
+                        "next_basket needs one of them to find the orders")  # fmt: skip
+    train: list[np.ndarray] = []
+    train_times: list[np.ndarray] | None = [] if data.timestamps is not None else None
+    users: list[int] = []
+    valid_in, valid_t, test_in, test_t = [], [], [], []
+    for u, seq in enumerate(data.sequences):
+        times = data.timestamps[u] if data.timestamps is not None else np.zeros(len(seq))
+        starts = basket_starts(times, baskets[u] if baskets is not None else None)
+        cut = int(starts[-2]) if len(starts) >= 3 else len(seq)
+        train.append(seq[:cut])
+        if train_times is not None:
+            train_times.append(times[:cut])
+        if len(starts) >= 3:
+            last = int(starts[-1])
+            users.append(u)
+            valid_in.append(seq[:cut])
+            valid_t.append(np.unique(seq[cut:last]))
+            test_in.append(seq[:last])
+            test_t.append(np.unique(seq[last:]))
+    if not users:
+        raise DataError(f"dataset '{data.name}' has no shopper with 3 or more baskets; "
+                        "next_basket needs them")  # fmt: skip
+    u_arr = np.asarray(users, dtype=np.int64)
+    history = data.with_sequences(train, train_times, name=f"{data.name}/train")
+    valid = EvalSet(u_arr, valid_in, valid_t, exclude_seen=False)
+    return Split(history, valid, EvalSet(u_arr, test_in, test_t, exclude_seen=False))
+
+
+def last_item_context(data: Dataset) -> dict[str, float]:
+    """What the leave-last-out test targets are, for the shoppers it evaluates.
+
+    Returns:
+        ``same_basket``: share of test targets with the timestamp of the last input item (the
+        same order, where an order's lines share its time: "complete the basket");
+        ``repeat``: share of test targets already in the input history (removed as seen by the
+        protocol, so a miss for every model); ``users``: shoppers evaluated.
+    """
+    if data.timestamps is None:
+        raise DataError(f"dataset '{data.name}' has no timestamps; baskets cannot be told apart")
+    same = repeat = users = 0
+    for seq, times in zip(data.sequences, data.timestamps, strict=True):
+        if len(seq) < 3:
+            continue
+        users += 1
+        same += int(times[-1] == times[-2])
+        repeat += int(seq[-1] in seq[:-1])
+    if not users:
+        raise DataError(f"dataset '{data.name}' has no user with 3 or more interactions")
+    return {"same_basket": same / users, "repeat": repeat / users, "users": float(users)}
 
 
 def next_events(

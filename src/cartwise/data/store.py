@@ -1,8 +1,10 @@
 """The Store: items, users and events in one SQL database behind one API.
 
-SQLite (a file, WAL mode) by default; any SQLAlchemy URL is accepted (PostgreSQL for shared,
-multi-replica deployments). Every write call is one transaction: a failure leaves the store as it
-was. Several writes can share one transaction through :meth:`Store.batch`.
+SQLite (a file, WAL mode) by default; PostgreSQL (``postgresql+psycopg://…``, the ``pg`` extra)
+for shared, multi-replica deployments; the same calls and results on both. Every write call is
+one transaction: a failure leaves the store as it was. Several writes can share one transaction
+through :meth:`Store.batch`. Opening a store creates or checks its schema version
+(:mod:`cartwise.data.migrate`; ``cartwise db upgrade`` upgrades an older store).
 
 Example:
     >>> store = Store.open("shop.db")
@@ -14,79 +16,30 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cartwise.data import migrate
 from cartwise.data import tables as t
-from cartwise.data.schema import (
-    Event,
-    EventKindInfo,
-    Item,
-    User,
-    builtin_kinds,
-    is_builtin_kind,
-    is_kind_name,
-)
-from cartwise.errors import InputError, NotFoundError, StoreError
+from cartwise.data.batch import AppendResult, Batch, UnknownItemPolicy
+from cartwise.data.bulk import json_text
+from cartwise.data.connect import make_engine, shown_url, store_url
+from cartwise.data.deletion import DeletionReceipt, forget, receipts
+from cartwise.data.privacy import Privacy, check_mode
+from cartwise.data.schema import Event, EventKindInfo, Item, User
+from cartwise.data.times import from_epoch, to_epoch
+from cartwise.errors import NotFoundError, StoreError
+
+__all__ = ["AppendResult", "Batch", "Store", "UnknownItemPolicy", "from_epoch", "to_epoch"]
 
 _log = logging.getLogger(__name__)
-
-UnknownItemPolicy = Literal["reject", "placeholder"]
-
-_CHUNK = 20_000
-
-
-def to_epoch(value: datetime) -> float:
-    """Aware or naive (taken as UTC) datetime → float seconds since the epoch."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
-def from_epoch(value: float) -> datetime:
-    """Float seconds since the epoch → aware UTC datetime."""
-    return datetime.fromtimestamp(value, UTC)
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    """What an event append did: rows written, rows skipped as already present, items created."""
-
-    inserted: int
-    duplicates: int
-    placeholders: int = 0
-
-
-def _url(target: str | Path) -> str:
-    text = str(target)
-    return text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    # 64 MiB page cache (default 2 MiB): bulk event imports update four indexes at once, and
-    # with a small cache SQLite keeps spilling pages; measured ~1.6x faster inserts.
-    cur.execute("PRAGMA cache_size=-65536")
-    cur.close()
-
-
-def _item_row(item: Item) -> dict[str, Any]:
-    row = item.model_dump(exclude={"created_at"})
-    row["created_at"] = to_epoch(item.created_at)
-    row["placeholder"] = False
-    return row
 
 
 def _row_item(row: Any) -> Item:
@@ -96,25 +49,11 @@ def _row_item(row: Any) -> Item:
     return Item(**data)
 
 
-def _event_row(ev: Event) -> dict[str, Any]:
-    return {
-        "event_id": ev.event_id,
-        "user_id": ev.user_id,
-        "session_id": ev.session_id,
-        "item_id": ev.item_id,
-        "kind": str(ev.kind),
-        "value": ev.value,
-        "query": ev.query,
-        "ts": to_epoch(ev.timestamp),
-        "context": ev.context or None,
-    }
-
-
-def _row_event(row: Any) -> Event:
+def _row_event(row: Any, user_id: str) -> Event:
     m = row._mapping
     return Event(
         event_id=m["event_id"],
-        user_id=m["user_id"],
+        user_id=user_id,
         session_id=m["session_id"],
         item_id=m["item_id"],
         kind=m["kind"],
@@ -125,236 +64,50 @@ def _row_event(row: Any) -> Event:
     )
 
 
-class Batch:
-    """Writes that share one transaction (see :meth:`Store.batch`)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def _upsert(self, table: Any, rows: list[dict[str, Any]]) -> int:
-        if not rows:
-            return 0
-        dialect = self._conn.dialect.name
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
-        else:  # pragma: no cover - other databases: delete then insert, still one transaction
-            ids = [r["id"] for r in rows]
-            self._conn.execute(delete(table).where(table.c.id.in_(ids)))
-            self._conn.execute(insert(table), rows)
-            return len(rows)
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            stmt = dialect_insert(table)
-            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
-            self._conn.execute(
-                stmt.on_conflict_do_update(index_elements=["id"], set_=update), chunk
-            )
-        return len(rows)
-
-    def upsert_items(self, items: Iterable[Item]) -> int:
-        """Insert or replace items by id. Returns how many were written."""
-        return self._upsert(t.items, [_item_row(i) for i in items])
-
-    def upsert_users(self, users: Iterable[User]) -> int:
-        """Insert or replace users by id. Returns how many were written."""
-        rows = [
-            {"id": u.id, "attributes": u.attributes, "created_at": to_epoch(u.created_at)}
-            for u in users
-        ]
-        return self._upsert(t.users, rows)
-
-    def existing_item_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of `ids` that are items in the store."""
-        wanted = list(set(ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            found.update(self._conn.scalars(select(t.items.c.id).where(t.items.c.id.in_(chunk))))
-        return found
-
-    def append_events(
-        self, events: Iterable[Event], *, unknown_items: UnknownItemPolicy = "reject"
-    ) -> AppendResult:
-        """Append events; an event whose `event_id` is already stored is skipped (idempotent)."""
-        return self.append_event_rows([_event_row(e) for e in events], unknown_items=unknown_items)
-
-    def append_event_rows(
-        self, rows: Sequence[dict[str, Any]], *, unknown_items: UnknownItemPolicy = "reject"
-    ) -> AppendResult:
-        """Fast path for validated rows (keys: :data:`cartwise.data.tables.EVENT_COLUMNS`,
-        `ts` as epoch seconds). Users that do not exist yet are created.
-
-        Raises:
-            InputError: a row's kind is neither built in nor declared, or (with
-                ``unknown_items="reject"``) a row names an item the store lacks.
-        """
-        if not rows:
-            return AppendResult(0, 0)
-        self._check_kinds(rows)
-        placeholders = self._check_items(rows, unknown_items)
-        now = to_epoch(datetime.now(UTC))
-        user_ids = {r["user_id"] for r in rows}
-        self._insert_ignore(
-            t.users, [{"id": u, "attributes": {}, "created_at": now} for u in user_ids]
-        )
-        inserted = self._insert_ignore(t.events, rows)
-        return AppendResult(inserted, len(rows) - inserted, placeholders)
-
-    def event_kinds(self) -> list[EventKindInfo]:
-        """Built-in kinds (in :class:`~cartwise.data.schema.EventKind` order), then the
-        shop's declared kinds by name."""
-        c = t.event_kinds.c
-        declared = self._conn.execute(select(t.event_kinds).order_by(c.name)).all()
-        return builtin_kinds() + [
-            EventKindInfo(
-                name=r.name, positive=bool(r.positive), created_at=from_epoch(r.created_at)
-            )
-            for r in declared
-        ]
-
-    def declare_kind(self, name: str, *, positive: bool = True) -> EventKindInfo:
-        """Accept events of kind `name` from now on (declaring it again updates `positive`).
-
-        Raises:
-            InputError: `name` is a built-in kind or not a valid kind name.
-        """
-        name = name.strip()
-        if not is_kind_name(name):
-            raise InputError(
-                f"{name!r} cannot be a kind name; use lowercase letters, digits and '_', "
-                "starting with a letter, at most 32 characters (e.g. favourite)",
-                source="kinds",
-                field="name",
-            )
-        if is_builtin_kind(name):
-            raise InputError(
-                f"'{name}' is a built-in kind and needs no declaration; pick another name",
-                source="kinds",
-                field="name",
-            )
-        c = t.event_kinds.c
-        found = self._conn.execute(select(t.event_kinds).where(c.name == name)).first()
-        if found is None:
-            now = to_epoch(datetime.now(UTC))
-            row = {"name": name, "positive": positive, "created_at": now}
-            self._conn.execute(insert(t.event_kinds), [row])
-            return EventKindInfo(name=name, positive=positive, created_at=from_epoch(now))
-        if bool(found.positive) != positive:
-            stmt = t.event_kinds.update().where(c.name == name).values(positive=positive)
-            self._conn.execute(stmt)
-        return EventKindInfo(name=name, positive=positive, created_at=from_epoch(found.created_at))
-
-    def _check_kinds(self, rows: Sequence[dict[str, Any]]) -> None:
-        used = {r["kind"] for r in rows}
-        known = {k.name for k in self.event_kinds()}
-        if used <= known:
-            return
-        index = next(i for i, r in enumerate(rows) if r["kind"] not in known)
-        raise InputError(
-            f"unknown event kind {rows[index]['kind']!r}; declare it first (cartwise kinds add "
-            f"NAME, Store.declare_kind in Python) or use one of: {', '.join(sorted(known))}",
-            source="events",
-            line=index + 1,
-            field="kind",
-        )
-
-    def _check_items(self, rows: Sequence[dict[str, Any]], policy: UnknownItemPolicy) -> int:
-        named = {r["item_id"] for r in rows if r["item_id"] is not None}
-        missing = named - self.existing_item_ids(named)
-        if not missing:
-            return 0
-        if policy == "reject":
-            index = next(i for i, r in enumerate(rows) if r["item_id"] in missing)
-            raise InputError(
-                f"unknown item '{rows[index]['item_id']}' ({len(missing)} unknown items in all); "
-                "import the items first, or allow placeholders (--unknown-items placeholder)",
-                source="events",
-                line=index + 1,
-                field="item_id",
-            )
-        now = to_epoch(datetime.now(UTC))
-        self._insert_ignore(
-            t.items,
-            [
-                {
-                    "id": i,
-                    "title": "",
-                    "description": "",
-                    "category": [],
-                    "brand": "",
-                    "price": None,
-                    "currency": "USD",
-                    "available": False,
-                    "attributes": {},
-                    "created_at": now,
-                    "placeholder": True,
-                }
-                for i in sorted(missing)
-            ],
-        )
-        return len(missing)
-
-    def _insert_ignore(self, table: Any, rows: Sequence[dict[str, Any]]) -> int:
-        dialect = self._conn.dialect.name
-        total = 0
-        for start in range(0, len(rows), _CHUNK):
-            chunk = list(rows[start : start + _CHUNK])
-            if dialect == "sqlite":
-                cols = list(chunk[0])
-                sql = (
-                    f"INSERT OR IGNORE INTO {table.name} ({', '.join(cols)}) "
-                    f"VALUES ({', '.join('?' for _ in cols)})"
-                )
-                json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
-                # column by column, then zip: ~3x faster than a generator per row
-                values = [[r[c] for r in chunk] for c in cols]
-                for i, c in enumerate(cols):
-                    if c in json_cols:
-                        values[i] = [None if v is None else _json(v) for v in values[i]]
-                params = list(zip(*values, strict=True))
-                cursor = self._conn.exec_driver_sql(sql, params)
-                total += max(cursor.rowcount, 0)
-            else:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                res = self._conn.execute(pg_insert(table).on_conflict_do_nothing(), chunk)
-                total += max(res.rowcount, 0)
-        return total
-
-
-def _json(value: Any) -> str | None:
-    import json
-
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
 class Store:
-    """Items, users and events in a SQL database. Safe to share between threads."""
+    """Items, users and events in a SQL database. Safe to share between threads.
 
-    def __init__(self, url: str | Path, *, echo: bool = False) -> None:
-        self.url = _url(url)
+    Args:
+        url: a SQLite path or SQLAlchemy URL.
+        echo: log every SQL statement.
+        privacy: how shopper ids are kept (default: as the settings say,
+            :meth:`Privacy.from_settings`). Every method takes the shop's own shopper ids;
+            with pseudonymisation on, the store keeps and looks up their pseudonyms.
+    """
+
+    def __init__(
+        self, url: str | Path, *, echo: bool = False, privacy: Privacy | None = None
+    ) -> None:
+        self.url = store_url(url)
+        self.privacy = privacy or Privacy.from_settings()
+        options: dict[str, Any] = {}
+        if self.url.startswith("postgresql"):
+            options["pool_pre_ping"] = True  # a replica survives a database restart
+        self.engine: Engine = make_engine(self.url, echo=echo, **options)
         try:
-            self.engine: Engine = create_engine(self.url, echo=echo)
-        except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open store '{url}': {exc}. Check the URL or path.") from exc
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            t.metadata.create_all(self.engine)
+            self.schema_version = migrate.prepare(self.engine)
+            check_mode(self.engine, self.privacy, shown_url(self.url))
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StoreError(
-                f"cannot open store '{url}': {getattr(exc, 'orig', exc)}. "
+                f"cannot open store '{shown_url(self.url)}': {getattr(exc, 'orig', exc)}. "
                 "Check that the path's folder exists and is writable, or that the database is up."
             ) from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
 
     @classmethod
-    def open(cls, url: str | Path) -> Store:
+    def open(cls, url: str | Path, *, privacy: Privacy | None = None) -> Store:
         """Open (creating if needed) the store at a path or SQLAlchemy URL."""
         if "://" not in str(url):
             Path(str(url)).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return cls(url)
+        return cls(url, privacy=privacy)
 
     def close(self) -> None:
         """Release connections."""
@@ -365,7 +118,7 @@ class Store:
     def batch(self) -> Iterator[Batch]:
         """One transaction for several writes: all of them land, or none."""
         with self.engine.begin() as conn:
-            yield Batch(conn)
+            yield Batch(conn, self.privacy)
 
     def upsert_items(self, items: Iterable[Item]) -> int:
         """Insert or replace items by id, in one transaction."""
@@ -401,22 +154,23 @@ class Store:
         return [k.name for k in self.event_kinds() if k.positive]
 
     def delete_user(self, user_id: str) -> dict[str, int]:
-        """Remove a shopper and everything derived from them, in one transaction.
+        """:meth:`forget_user`, returning the number of rows removed per table."""
+        return self.forget_user(user_id).removed
 
-        Returns the number of rows removed per table. Raises NotFoundError if the user is unknown
-        and has no events.
+    def forget_user(self, user_id: str) -> DeletionReceipt:
+        """Remove a shopper from every table and keep a receipt, in one transaction
+        (:func:`cartwise.data.deletion.forget`: what later requests for the id may do).
+
+        Raises:
+            NotFoundError: nothing is stored about the shopper.
         """
-        removed: dict[str, int] = {}
-        with self.engine.begin() as conn:
-            for table in t.metadata.sorted_tables:
-                col = table.c.get("user_id")
-                if col is not None:
-                    removed[table.name] = conn.execute(delete(table).where(col == user_id)).rowcount
-            removed["users"] = conn.execute(delete(t.users).where(t.users.c.id == user_id)).rowcount
-        if not any(removed.values()):
-            raise NotFoundError(f"user '{user_id}' is not in the store; nothing was deleted")
-        _log.info("deleted user %s: %s", user_id, removed)
-        return removed
+        return forget(self.engine, self.privacy, user_id)
+
+    def deletion_receipts(
+        self, *, user_id: str | None = None, limit: int = 100
+    ) -> list[DeletionReceipt]:
+        """Deletion receipts, newest first; with `user_id`, only that shopper's."""
+        return receipts(self.engine, self.privacy, user_id=user_id, limit=limit)
 
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the catalog (its events stay as history)."""
@@ -435,12 +189,26 @@ class Store:
 
     def get_user(self, user_id: str) -> User:
         """The user with this id; NotFoundError if absent."""
+        stored = self.privacy.stored(user_id)
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+            row = conn.execute(select(t.users).where(t.users.c.id == stored)).first()
         if row is None:
             raise NotFoundError(f"user '{user_id}' is not in the store")
         m = row._mapping
-        return User(id=m["id"], attributes=m["attributes"], created_at=from_epoch(m["created_at"]))
+        return User(id=user_id, attributes=m["attributes"], created_at=from_epoch(m["created_at"]))
+
+    def users(self, *, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+        """A page of shoppers ordered by id, and how many there are in all (their stored ids:
+        pseudonyms when ids are pseudonymised)."""
+        u = t.users.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
+            total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
+        users = [
+            User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at))
+            for r in rows
+        ]
+        return users, total
 
     def items(
         self,
@@ -471,12 +239,13 @@ class Store:
         kinds: Iterable[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """A shopper's events in chronological order (ties in insertion order).
+        """A shopper's events in chronological order (ties in insertion order), with the
+        shop's id `user_id` in them.
 
         With `limit`, the most recent `limit` events, still oldest first.
         """
         c = t.events.c
-        stmt = select(t.events).where(c.user_id == user_id)
+        stmt = select(t.events).where(c.user_id == self.privacy.stored(user_id))
         if since is not None:
             stmt = stmt.where(c.ts >= to_epoch(since))
         if kinds is not None:
@@ -486,7 +255,7 @@ class Store:
         else:
             stmt = stmt.order_by(c.ts, c.seq)
         with self.engine.connect() as conn:
-            found = [_row_event(r) for r in conn.execute(stmt)]
+            found = [_row_event(r, user_id) for r in conn.execute(stmt)]
         return found[::-1] if limit is not None else found
 
     def events_frame(
@@ -542,6 +311,31 @@ class Store:
                 for name, table in (("items", t.items), ("users", t.users), ("events", t.events))
             }
 
+    def event_mark(self) -> int:
+        """The sequence number of the latest stored event (0 when there is none): a snapshot
+        read after this call holds at least the events up to it (:meth:`events_after`)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.max(t.events.c.seq))) or 0)
+
+    def events_after(self, mark: int) -> int:
+        """How many events were stored after the one numbered `mark` (arrival order, whatever
+        their timestamps: a back-filled import counts too)."""
+        c = t.events.c
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).where(c.seq > mark)) or 0)
+
+    def size_bytes(self) -> int:
+        """Space the store's tables take, indexes included (SQLite: the database's pages,
+        those still in the write-ahead log included)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
+                size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 0
+                return int(pages) * int(size)
+            size_of = text("SELECT pg_total_relation_size(CAST(:name AS regclass))")
+            found = [conn.scalar(size_of, {"name": tab.name}) for tab in t.metadata.sorted_tables]
+            return sum(int(n or 0) for n in found)
+
     def stats(self) -> dict[str, Any]:
         """Counts, event kinds and time range, for `cartwise stats` and the dashboard."""
         out: dict[str, Any] = dict(self.counts())
@@ -567,7 +361,7 @@ class Store:
         for name, frame in frames.items():
             for col in ("category", "attributes"):
                 if col in frame:
-                    frame[col] = frame[col].map(_json)
+                    frame[col] = frame[col].map(json_text)
             path = out / f"{name}.parquet"
             tmp = path.with_suffix(".parquet.tmp")
             frame.to_parquet(tmp, index=False)

@@ -197,13 +197,13 @@ def run_cold_start(
 ) -> ColdStartResult:
     """Fit each registered model name in `configs` on ``split.train`` (early stopping on
     ``split.valid``) and evaluate it on the cold test users; ``random`` is always added."""
-    from cartwise.models.registry import create  # late: models may import evaluation
+    from cartwise.models.fit import fit  # late, as in the protocol's tune
 
     fitted: dict[str, Recommender] = {}
     result = ColdStartResult(cold_items=int(split.cold_items.size), users=len(split.test))
     for name, config in configs.items():
         began = time.perf_counter()
-        fitted[name] = create(name, dict(config)).fit(split.train, rng=rng, valid=split.valid)
+        fitted[name] = fit(name, dict(config), split.train, valid=split.valid, rng=rng).model
         result.train_seconds[name] = time.perf_counter() - began
     result.metrics = evaluate_cold(fitted, split, ks)
     for name, model in fitted.items():

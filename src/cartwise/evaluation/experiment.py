@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import logging
 import resource
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cartwise.data.split import Split
 from cartwise.errors import ConfigError
 from cartwise.evaluation.protocol import evaluate, tune
-from cartwise.models.base import Recommender
-from cartwise.models.registry import create, model_class
+from cartwise.models.fit import fit
 
 _log = logging.getLogger(__name__)
 
@@ -108,22 +106,18 @@ def run_model(
         _log.info("%s: chose %s on validation", name, chosen)
     elif grid:
         chosen = {**chosen, **{k: v[0] for k, v in grid.items()}}
-    if progress and "progress" in model_class(name).config_class.model_fields:
-        chosen.setdefault("progress", True)  # torch models: a bar with loss and validation
-    started = time.perf_counter()
-    model: Recommender = create(name, chosen).fit(split.train, rng=rng, valid=split.valid)
-    seconds = time.perf_counter() - started
+    fitted = fit(name, chosen, split.train, valid=split.valid, rng=rng, progress=progress)
+    model = fitted.model
     valid = evaluate(model, split.valid, ks=KS, progress=progress).metrics
     test = evaluate(model, split.test, ks=KS, progress=progress).metrics
-    history = list(getattr(model, "history_", []) or [])
     return ModelRun(
         model=name,
         config=model.config.model_dump(mode="json"),
         valid=valid,
         test=test,
-        train_seconds=seconds,
+        train_seconds=fitted.seconds,
         peak_rss_mb=peak_rss_mb(),
-        epochs=len(history) or None,
-        history=history,
+        epochs=len(fitted.history) or None,
+        history=fitted.history,
         tuning=tuning,
     )

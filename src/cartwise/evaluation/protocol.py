@@ -7,7 +7,8 @@ pessimistic (ties count against the model) and metrics are averaged over users.
 Users are scored in batches so memory stays at about ``batch_size × (n_items + 1)`` floats,
 whatever the number of users (Beauty: 40k users × 54k items).
 
-Several targets per user (a temporal split: everything bought after the cut) are scored as
+Several targets per user (a temporal split: everything bought after the cut; a next-basket
+split: the items of the next order, where items bought before stay candidates) are scored as
 binary relevance: HR@K = [any target in the top K], Recall@K = hits / min(|T|, K),
 NDCG@K = DCG / IDCG over all targets, MRR = 1 / (best rank + 1). With one target all of these
 reduce to the usual single-target formulas (see :mod:`cartwise.evaluation.metrics`).
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +64,7 @@ def evaluate(
     *,
     ks: Sequence[int] = (1, 5, 10, 20),
     batch_size: int | None = None,
-    exclude_seen: bool = True,
+    exclude_seen: bool | None = None,
     progress: bool = False,
     popularity: np.ndarray | None = None,
 ) -> EvalResult:
@@ -75,13 +75,16 @@ def evaluate(
         evalset: users with input histories and held-out targets.
         ks: cut-offs for HR, NDCG and Recall.
         batch_size: users scored at once; default keeps a batch near 2**25 scores.
-        exclude_seen: remove each user's input items from the candidates.
+        exclude_seen: remove each user's input items from the candidates (default: what the
+            evaluation set says, True except for next-basket sets).
         progress: show a progress bar.
         popularity: interaction counts per item index for novelty; default counts the items of
             the evaluation inputs (the training histories under leave-last-out).
     """
     n_items = model.n_items
     _check(evalset, n_items, ks)
+    if exclude_seen is None:
+        exclude_seen = evalset.exclude_seen
     batch = batch_size or max(1, _BATCH_ELEMENTS // (n_items + 1))
     single = all(len(t) == 1 for t in evalset.targets)
     target_ranks: list[np.ndarray] = []
@@ -105,16 +108,24 @@ def evaluate(
         )
     best = np.fromiter((r.min() for r in target_ranks), dtype=np.int64, count=len(target_ranks))
     top = np.concatenate(tops)
+    metrics = rank_metrics(best, target_ranks, ks, single)
+    metrics[f"coverage@{TOP_N}"] = m.coverage(top, n_items)
+    metrics[f"novelty@{TOP_N}"] = m.novelty(top, popularity)
+    _log.info("%s on %d users: %s", model.name, len(evalset), _fmt(metrics))
+    return EvalResult(metrics, np.asarray(evalset.users), best, target_ranks)
+
+
+def rank_metrics(
+    best: np.ndarray, target_ranks: list[np.ndarray], ks: Sequence[int], single: bool
+) -> dict[str, float]:
+    """HR, NDCG and Recall at each K, and MRR, from the targets' ranks."""
     metrics: dict[str, float] = {}
     for k in ks:
         metrics[f"hr@{k}"] = m.hit_rate(best, k)
         metrics[f"ndcg@{k}"] = m.ndcg(best, k) if single else m.ndcg_multi(target_ranks, k)
         metrics[f"recall@{k}"] = metrics[f"hr@{k}"] if single else m.recall(target_ranks, k)
     metrics["mrr"] = m.mrr(best)
-    metrics[f"coverage@{TOP_N}"] = m.coverage(top, n_items)
-    metrics[f"novelty@{TOP_N}"] = m.novelty(top, popularity)
-    _log.info("%s on %d users: %s", model.name, len(evalset), _fmt(metrics))
-    return EvalResult(metrics, np.asarray(evalset.users), best, target_ranks)
+    return metrics
 
 
 def tune(
@@ -144,7 +155,7 @@ def tune(
         The best full config (base + combination) and one row per combination: its settings,
         every validation metric and ``fit_seconds``, in grid order.
     """
-    from cartwise.models.registry import create  # late: models may import evaluation
+    from cartwise.models.fit import fit  # late: the protocol module is imported by models' tests
 
     allowed = {f"{n}@{k}" for n in ("hr", "ndcg", "recall") for k in ks}
     allowed |= {"mrr", f"coverage@{TOP_N}", f"novelty@{TOP_N}"}
@@ -156,13 +167,12 @@ def tune(
     for values in itertools.product(*(grid[n] for n in names)):
         combo = dict(zip(names, values, strict=True))
         config = {**(base or {}), **combo}
-        began = time.perf_counter()
-        model = create(model_name, config).fit(split.train, rng=rng, valid=split.valid)
-        seconds = time.perf_counter() - began
-        result = evaluate(model, split.valid, ks=ks, batch_size=batch_size)
-        table.append({**combo, **result.metrics, "fit_seconds": seconds})
+        fitted = fit(model_name, config, split.train, valid=split.valid, rng=rng)
+        result = evaluate(fitted.model, split.valid, ks=ks, batch_size=batch_size)
+        table.append({**combo, **result.metrics, "fit_seconds": fitted.seconds})
         if best is None or result[metric] > best[0]:
             best = (result[metric], config)
+        del fitted, result  # before the next fit: EASE's weights alone are 4 (n + 1)² bytes
     assert best is not None  # product() of lists yields at least one combination
     return best[1], table
 

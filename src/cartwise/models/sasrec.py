@@ -205,7 +205,12 @@ class SASRec(Recommender):
     def validation_metrics(self, evalset: EvalSet, k: int = 10) -> dict[str, float]:
         """NDCG@k and HR@k under the full-ranking protocol, ranks as
         :func:`cartwise.evaluation.metrics.ranks` defines them (seen items filtered, ties
-        against the model), computed in torch without copies: it runs after every epoch."""
+        against the model), computed in torch without copies: it runs after every epoch.
+        Sets with several targets per user or no seen-item filter (next basket) are ranked as
+        :func:`cartwise.evaluation.protocol.evaluate` ranks them (NDCG over the targets, HR =
+        any target in the top k)."""
+        if not evalset.exclude_seen or any(len(t) != 1 for t in evalset.targets):
+            return self._basket_metrics(evalset, k)
         targets = torch.from_numpy(evalset.single_targets())
         ranks = []
         with scoring(self._net, self.config.num_threads):
@@ -215,6 +220,19 @@ class SASRec(Recommender):
                 ranks.append(protocol_ranks(scores, inputs, targets[start : start + len(inputs)]))
         r = torch.cat(ranks).numpy()
         return {f"ndcg@{k}": metrics.ndcg(r, k), f"hr@{k}": metrics.hit_rate(r, k)}
+
+    def _basket_metrics(self, evalset: EvalSet, k: int) -> dict[str, float]:
+        ranks: list[np.ndarray] = []
+        with scoring(self._net, self.config.num_threads):
+            for start in range(0, len(evalset), _SCORE_BATCH):
+                inputs = evalset.inputs[start : start + _SCORE_BATCH]
+                scores = self._evalset_scores(evalset, start, len(inputs)).numpy()  # (B, V)
+                seen = inputs if evalset.exclude_seen else None
+                ranks += metrics.multi_ranks(
+                    scores, evalset.targets[start : start + len(inputs)], seen
+                )
+        best = np.fromiter((r.min() for r in ranks), dtype=np.int64, count=len(ranks))
+        return {f"ndcg@{k}": metrics.ndcg_multi(ranks, k), f"hr@{k}": metrics.hit_rate(best, k)}
 
     def _evalset_scores(self, evalset: EvalSet, start: int, n: int) -> torch.Tensor:
         """Scores (n, V) of the evaluation users start..start + n, with their input kinds and

@@ -1,28 +1,30 @@
-"""Bought together: co-purchase statistics read from the store at request time.
+"""Bought together: lifts from co-purchase counts (:mod:`cartwise.data.copurchase`).
 
-For an anchor item *a* and a window of *w* days, a shopper counts for item *j* when they bought
-*j* at the same time as *a* or within *w* days after it. With ``together(a, j)`` such shoppers,
+With ``together(a, j)`` the shoppers who bought *j* with or within the window after *a*,
 ``buyers(x)`` the shoppers who ever bought *x* and *N* all shoppers who bought anything::
 
     lift(a, j) = (together(a, j) / buyers(a)) / (buyers(j) / N)
 
 Lift > 1 means buying *a* makes *j* more likely than it is for the average buyer; it is what
 separates a phone case (bought after phones) from a best-seller (bought by everyone).
-Pairs seen for fewer than `min_support` shoppers are ignored: lift on one shopper is noise.
+Pairs seen for fewer than `min_support` shoppers are ignored, and pairs are ranked by a lower
+confidence bound of the lift (:func:`lower_lift`): a lift on one or two shoppers is noise.
+
+When co-purchases are too few (a new product, a quiet shop) the list is completed from what the
+catalog declares: items whose ``attributes["compatible_with"]`` names the anchor
+(:func:`made_for`), then items of accessory categories by text similarity to the anchor; an
+item declared for another product (:func:`made_for_others`) is never suggested.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, distinct, func, select
+import numpy as np
 
-from cartwise.data import tables as t
-from cartwise.data.schema import EventKind
-from cartwise.data.store import Store
-from cartwise.errors import InputError
-
-_DAY = 86_400.0
+from cartwise.data.copurchase import CoPurchaseCounts
 
 
 @dataclass(frozen=True)
@@ -44,58 +46,66 @@ class CoPurchase:
     item_buyers: int
 
 
-def co_purchases(
-    store: Store,
-    item_id: str,
-    *,
-    window_days: float = 30.0,
-    min_support: int = 2,
-    limit: int = 200,
-) -> list[CoPurchase]:
-    """Items bought together with `item_id`, best lift first (ties: more shoppers, then id)."""
-    if window_days <= 0 or min_support < 1:
-        raise InputError(
-            f"window_days must be > 0 and min_support >= 1, got {window_days} and {min_support}",
-            field="window_days" if window_days <= 0 else "min_support",
-        )
-    e = t.events.c
-    buy = EventKind.PURCHASE.value
-    a, b = t.events.alias("a"), t.events.alias("b")
-    together = func.count(distinct(b.c.user_id))
-    pairs_stmt = (
-        select(b.c.item_id, together)
-        .select_from(a.join(b, a.c.user_id == b.c.user_id))
-        .where(
-            and_(
-                a.c.item_id == item_id,
-                a.c.kind == buy,
-                b.c.kind == buy,
-                b.c.item_id != item_id,
-                b.c.ts >= a.c.ts,
-                b.c.ts <= a.c.ts + window_days * _DAY,
-            )
-        )
-        .group_by(b.c.item_id)
-        .having(together >= min_support)
-    )
-    with store.engine.connect() as conn:
-        pairs = {str(i): int(n) for i, n in conn.execute(pairs_stmt)}
-        if not pairs:
-            return []
-        buyers = func.count(distinct(e.user_id))
-        total = int(conn.scalar(select(buyers).where(e.kind == buy)) or 0)
-        anchor = int(conn.scalar(select(buyers).where(e.kind == buy, e.item_id == item_id)) or 0)
-        per_item = {
-            str(i): int(n)
-            for i, n in conn.execute(
-                select(e.item_id, buyers)
-                .where(e.kind == buy, e.item_id.in_(list(pairs)))
-                .group_by(e.item_id)
-            )
-        }
+def lifts(counts: CoPurchaseCounts, limit: int = 200) -> list[CoPurchase]:
+    """Items bought together with the anchor, best first by :func:`lower_lift` (ties: more
+    shoppers, then id)."""
+    anchor, total = counts.anchor_buyers, counts.buyers
     found = [
-        CoPurchase(j, n, (n / anchor) / (per_item[j] / total), anchor, per_item[j])
-        for j, n in pairs.items()
-    ]
-    found.sort(key=lambda c: (-c.lift, -c.together, c.item_id))
+        CoPurchase(j, n, (n / anchor) / (counts.item_buyers[j] / total), anchor,
+                   counts.item_buyers[j])
+        for j, n in counts.together.items()
+    ]  # fmt: skip
+    found.sort(key=lambda c: (-lower_lift(c, total), -c.together, c.item_id))
     return found[:limit]
+
+
+def lower_lift(c: CoPurchase, buyers: int, z: float = 1.64) -> float:
+    """A cautious lift: the lower Wilson bound of P(item | anchor bought) over P(item).
+
+    With one or two shoppers behind a pair the raw lift can be in the hundreds by chance (one
+    shopper who bought a rare item after the anchor); the bound shrinks such pairs, so pairs
+    many shoppers share rank first.
+    """
+    n = c.anchor_buyers
+    if n <= 0 or buyers <= 0 or c.item_buyers <= 0:
+        return 0.0
+    p = c.together / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = (centre - spread) / (1 + z * z / n)
+    return max(0.0, low) / (c.item_buyers / buyers)
+
+
+def made_for(compatible: Mapping[str, np.ndarray], anchor_id: str, size: int) -> np.ndarray:
+    """Per catalog row: whether the item declares it fits `anchor_id`."""
+    out = np.zeros(size, dtype=bool)
+    rows = compatible.get(anchor_id)
+    if rows is not None:
+        out[rows] = True
+    return out
+
+
+def made_for_others(compatible: Mapping[str, np.ndarray], anchor_id: str, size: int) -> np.ndarray:
+    """Per catalog row: whether the item declares it fits some item other than `anchor_id`
+    (a case made for another phone never completes this one)."""
+    out = np.zeros(size, dtype=bool)
+    for target, rows in compatible.items():
+        if target != anchor_id:
+            out[rows] = True
+    others: np.ndarray = out & ~made_for(compatible, anchor_id, size)
+    return others
+
+
+def accessory_rows(
+    compatible: Mapping[str, np.ndarray], leaf: Sequence[str], anchor_row: int | None
+) -> np.ndarray:
+    """Per catalog row: in a leaf category whose items declare what they fit (cases, chargers…),
+    other than the anchor's own category."""
+    size = len(leaf)
+    declared = np.zeros(size, dtype=bool)
+    for rows in compatible.values():
+        declared[rows] = True
+    leaves = {leaf[int(r)] for r in np.flatnonzero(declared)}
+    if anchor_row is not None:
+        leaves.discard(leaf[anchor_row])
+    return np.fromiter((name in leaves for name in leaf), dtype=bool, count=size)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -80,6 +80,8 @@ class Explanation:
         reason: one sentence.
         source: ``"generator"`` when the generator's sentence passed the checks, else
             ``"template"``.
+        blocked: why the generator's sentence was not shown (it named something outside the
+            evidence, or the generator failed), or None.
     """
 
     title: str
@@ -87,6 +89,7 @@ class Explanation:
     evidence: tuple[Evidence, ...]
     reason: str
     source: Literal["template", "generator"]
+    blocked: str | None = None
 
     def names(self) -> set[str]:
         """Titles and brands the evidence holds (the recommended item's own included)."""
@@ -324,7 +327,7 @@ class Explainer:
         max_new_tokens: int = 48,
     ) -> None:
         self.generator = generator
-        self.known_names = sorted({n for n in known_names if n}, key=len, reverse=True)
+        self.known_names = catalog_names(known_names, ())
         self.max_new_tokens = max_new_tokens
 
     def explain(
@@ -334,8 +337,11 @@ class Explainer:
         evidence: Sequence[Evidence],
         *,
         user_ids: Iterable[str] = (),
+        known_names: Sequence[str] | None = None,
     ) -> Explanation:
-        """The evidence with a sentence; the template whenever the generator's fails a check."""
+        """The evidence with a sentence; the template whenever the generator's fails a check
+        (`known_names`: the catalog's titles and brands, longest first, instead of the ones
+        given at construction)."""
         evidence = tuple(evidence)
         fallback = Explanation(title, brand, evidence, template(evidence), "template")
         if self.generator is None:
@@ -348,10 +354,17 @@ class Explainer:
             )
         except CartwiseError as exc:
             _log.warning("generator failed (%s); using the template", exc)
-            return fallback
+            return replace(fallback, blocked=f"generator failed: {exc}")
         sentence = reply.strip().strip('"').strip()
-        problem = grounding_problem(sentence, prompt, fallback.names(), self.known_names)
+        names = self.known_names if known_names is None else known_names
+        problem = grounding_problem(sentence, prompt, fallback.names(), names)
         if problem is not None:
             _log.info("generated explanation rejected: %s", problem)
-            return fallback
+            return replace(fallback, blocked=problem)
         return Explanation(title, brand, evidence, sentence, "generator")
+
+
+def catalog_names(titles: Iterable[str], brands: Iterable[str]) -> list[str]:
+    """Every title and brand, longest first: what a sentence must not name unless its evidence
+    does (see :func:`grounding_problem`)."""
+    return sorted({n for n in (*titles, *brands) if n}, key=len, reverse=True)

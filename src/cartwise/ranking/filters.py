@@ -7,14 +7,15 @@ an item made unavailable a moment ago is never shown.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from cartwise.data.catalog import CatalogIndex, item_type
 from cartwise.data.schema import Item
 from cartwise.errors import InputError
-from cartwise.ranking.catalog import CatalogIndex, item_type
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,16 @@ class Filters:
         min_price: keep items priced at least this (items without a price are dropped).
         max_price: keep items priced at most this (items without a price are dropped).
         item_type: keep items whose ``attributes["type"]`` is this (``product`` when absent).
+        all_variants: show every variant of a product; by default a list holds one item per
+            variant group (:func:`variant_group`: the same ``attributes["group_id"]``, else the
+            same title).
     """
 
     category: str | None = None
     min_price: float | None = None
     max_price: float | None = None
     item_type: str | None = None
+    all_variants: bool = False
 
     def __post_init__(self) -> None:
         for name in ("min_price", "max_price"):
@@ -50,7 +55,8 @@ class Filters:
 
     @property
     def empty(self) -> bool:
-        """True when no rule beyond availability applies."""
+        """True when no rule beyond availability applies to single items (variant grouping
+        works on the list, not on an item)."""
         return (
             self.category is None
             and self.min_price is None
@@ -93,3 +99,31 @@ def rejection(item: Item, filters: Filters) -> str | None:
     if filters.item_type is not None and item_type(item.attributes) != filters.item_type.lower():
         return f"not of type '{filters.item_type}'"
     return None
+
+
+def variant_group(item: Item) -> str:
+    """The variant group of an item: its declared ``attributes["group_id"]``, else its title
+    (case and spacing ignored), else its id (an item without a title is its own group)."""
+    declared = (item.attributes or {}).get("group_id")
+    if declared is not None and str(declared).strip():
+        return "g:" + str(declared).strip()
+    title = " ".join(item.title.split()).casefold()
+    return "t:" + title if title else "i:" + item.id
+
+
+def check_category(catalog: CatalogIndex, filters: Filters) -> None:
+    """Raise InputError when `filters` names a category no catalog item has (a misspelling
+    would otherwise silently empty the list): the message names the closest categories."""
+    if filters.category is None:
+        return
+    wanted = filters.category.strip().lower()
+    if wanted in catalog.categories:
+        return
+    names = sorted(catalog.category_names.values())
+    close = difflib.get_close_matches(filters.category, names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    shown = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+    raise InputError(
+        f"no item is in category '{filters.category}'; {hint}categories: {shown}",
+        field="category",
+    )

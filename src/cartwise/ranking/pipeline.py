@@ -3,19 +3,19 @@
 Scores live in some index space (a model's item indices, or catalog rows for search); the caller
 says how an index becomes an external id. Candidates are taken best first from the scores with
 ineligible indices already at -inf, then checked against item rows read in the same request
-(:func:`cartwise.ranking.filters.rejection`), over-fetching until enough pass.
+(:func:`cartwise.ranking.filters.rejection`), over-fetching until enough pass. Rows come
+through a `fetch` function the caller gives (no database here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from cartwise.data.schema import Item
-from cartwise.data.store import Store
-from cartwise.ranking.catalog import ItemRows, fetch_items
+from cartwise.models.base import Scored
 from cartwise.ranking.diversity import (
     Diversity,
     category_cap,
@@ -23,12 +23,15 @@ from cartwise.ranking.diversity import (
     cosine_similarity,
     mmr,
 )
-from cartwise.ranking.filters import Filters, rejection
+from cartwise.ranking.filters import Filters, rejection, variant_group
 from cartwise.ranking.topk import top_k
 
-#: With diversity on, rerank from this many times `k` eligible candidates.
+#: With MMR, rerank from this many times `k` eligible candidates.
 POOL_FACTOR = 5
 _MAX_ROUNDS = 4
+
+#: Reads fresh item rows by id (absent ids are left out).
+Fetch = Callable[[Sequence[str]], Mapping[str, Item]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Pick:
 
 
 def pick(
-    store: Store | ItemRows,
+    fetch: Fetch,
     scores: np.ndarray,
     decode: Callable[[list[int]], list[str]],
     k: int,
@@ -50,10 +53,15 @@ def pick(
     vectors: np.ndarray | None = None,
     seen: dict[str, Item | None] | None = None,
 ) -> list[Pick]:
-    """The best `k` items of `scores` that pass `filters` on fresh rows, diversified.
+    """The best `k` items of `scores` that pass `filters` on fresh rows, one per variant group
+    (unless ``filters.all_variants``), diversified.
+
+    Candidates are read deeper until enough pass (with ``category_cap``: until `k` pass the cap
+    or the scores run out); with MMR the `k` are chosen from ``POOL_FACTOR * k`` eligible
+    candidates.
 
     Args:
-        store: where fresh item rows are read (an :class:`ItemRows` reuses unchanged items).
+        fetch: reads fresh item rows by id.
         scores: one score per index; -inf marks what may not be shown.
         decode: index list → external id list.
         k: how many items.
@@ -61,40 +69,81 @@ def pick(
         diversity: optional reranking.
         vectors: per-index item vectors for MMR (category similarity is used without them).
         seen: if given, receives id → fresh row (None: no row) of every candidate examined:
-            the rows the answer was decided on (see :mod:`cartwise.ranking.answers`).
+            the rows the answer was decided on (see :mod:`cartwise.serving.cache`).
     """
-    diverse = diversity is not None and diversity.method != "none"
-    needed = k * POOL_FACTOR if diverse else k
+    method = diversity.method if diversity is not None else "none"
+    needed = k * POOL_FACTOR if method == "mmr" else k
     want = needed + max(10, needed)
-    passing: list[Pick] = []
-    for _ in range(_MAX_ROUNDS):
+    rounds = 0
+    while True:
         ranked = top_k(scores, want)
-        ids = decode([s.item for s in ranked])
-        fresh = store.fetch(ids) if isinstance(store, ItemRows) else fetch_items(store, ids)
-        if seen is not None:
-            seen.update((external, fresh.get(external)) for external in ids)
-        passing = []
-        for s, external in zip(ranked, ids, strict=True):
-            item = fresh.get(external)
-            if item is not None and rejection(item, filters) is None:
-                passing.append(Pick(item, s.score, s.item))
-        if len(passing) >= needed or len(ranked) < want:
+        passing = _passing(fetch, ranked, decode(_indices(ranked)), filters, seen)
+        if not filters.all_variants:
+            passing = _one_per_group(passing)
+        chosen = _capped(passing, k, diversity) if method == "category_cap" else passing
+        rounds += 1
+        exhausted = len(ranked) < want
+        if (
+            len(chosen) >= needed
+            or exhausted
+            or (method != "category_cap" and rounds == _MAX_ROUNDS)
+        ):
             break
         want *= 4
-    if not diverse or diversity is None:
-        return passing[:k]
-    return _diversify(passing[:needed], k, diversity, vectors)
+    if method == "mmr" and diversity is not None:
+        return _mmr(chosen[:needed], k, diversity, vectors)
+    return chosen[:k]
 
 
-def _diversify(
-    pool: list[Pick], k: int, diversity: Diversity, vectors: np.ndarray | None
+def _indices(ranked: Sequence[Scored]) -> list[int]:
+    """The indices of scored candidates, in order."""
+    return [s.item for s in ranked]
+
+
+def _passing(
+    fetch: Fetch,
+    ranked: Sequence[Scored],
+    ids: list[str],
+    filters: Filters,
+    seen: dict[str, Item | None] | None,
 ) -> list[Pick]:
-    leaves = [p.item.category[-1] if p.item.category else "" for p in pool]
-    if diversity.method == "category_cap":
-        return [pool[i] for i in category_cap(leaves, k, diversity.max_per_category)]
+    """The candidates whose fresh rows pass `filters`, in order."""
+    fresh = fetch(ids)
+    if seen is not None:
+        seen.update((external, fresh.get(external)) for external in ids)
+    out = []
+    for s, external in zip(ranked, ids, strict=True):
+        item = fresh.get(external)
+        if item is not None and rejection(item, filters) is None:
+            out.append(Pick(item, s.score, s.item))
+    return out
+
+
+def _one_per_group(pool: list[Pick]) -> list[Pick]:
+    """The best of each variant group, in order."""
+    seen: set[str] = set()
+    out = []
+    for p in pool:
+        group = variant_group(p.item)
+        if group not in seen:
+            seen.add(group)
+            out.append(p)
+    return out
+
+
+def _leaves(pool: Sequence[Pick]) -> list[str]:
+    return [p.item.category[-1] if p.item.category else "" for p in pool]
+
+
+def _capped(pool: list[Pick], k: int, diversity: Diversity | None) -> list[Pick]:
+    assert diversity is not None
+    return [pool[i] for i in category_cap(_leaves(pool), k, diversity.max_per_category)]
+
+
+def _mmr(pool: list[Pick], k: int, diversity: Diversity, vectors: np.ndarray | None) -> list[Pick]:
     if vectors is not None:
         sim = cosine_similarity(vectors[[p.index for p in pool]])
     else:
-        sim = category_similarity(leaves)
+        sim = category_similarity(_leaves(pool))
     relevance = np.array([p.score for p in pool], dtype=np.float64)
     return [pool[i] for i in mmr(relevance, sim, k, diversity.mmr_lambda)]

@@ -24,7 +24,6 @@ from cartwise.search.keyword import KeywordMatcher
 from cartwise.search.personal import Ranking, SearchWeights, blend, rank
 from cartwise.search.query import (
     ParsedQuery,
-    compatibility_index,
     constraint_mask,
     named_categories,
     owned_item,
@@ -44,7 +43,6 @@ __all__ = [
     "SemanticMatcher",
     "TextMatcher",
     "blend",
-    "compatibility_index",
     "constraint_mask",
     "content_words",
     "hybrid_factory",

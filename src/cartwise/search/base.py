@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cartwise.ranking.catalog import CatalogIndex
+from cartwise.data.catalog import CatalogIndex
 from cartwise.text import rules
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "brand": 2.0, "category": 2.0, "description": 1.0}

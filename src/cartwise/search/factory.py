@@ -19,9 +19,9 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.data.store import Store
 from cartwise.errors import CartwiseError, ConfigError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search.base import MatcherFactory, TextMatcher
 from cartwise.search.keyword import KeywordMatcher
 from cartwise.search.semantic import hybrid_factory

@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from cartwise.ranking.catalog import CatalogIndex
+from cartwise.data.catalog import CatalogIndex
 from cartwise.search.base import FIELD_WEIGHTS, content_words, tokens, weighted_parts
 
 _log = logging.getLogger(__name__)

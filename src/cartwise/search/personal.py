@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cartwise.ranking.catalog import CatalogIndex
+from cartwise.data.catalog import CatalogIndex
 from cartwise.search.base import Blender, TextMatcher
 from cartwise.search.query import ParsedQuery, constraint_mask, named_categories
 

@@ -3,23 +3,20 @@
 :func:`parse_query` reads the request's constraints (price range, brands, category; rules or a
 checked language model, :mod:`cartwise.text.constraints`) and a reference to something the
 shopper owns ("a case for my new phone"); :func:`owned_item` finds that item in the shopper's
-history and :func:`compatibility_index` the items made for it.
+history (:func:`cartwise.data.catalog.compatibility_index` gives the items made for it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 
-from cartwise.data import tables as t
+from cartwise.data.catalog import CatalogIndex
 from cartwise.data.schema import EventKind
-from cartwise.data.store import Store
-from cartwise.ranking.catalog import CatalogIndex
-from cartwise.search.base import tokens
+from cartwise.search.base import content_words, tokens
 from cartwise.text import rules
 from cartwise.text.constraints import Constraints, parse_request
 from cartwise.text.generator import TextGenerator
@@ -101,16 +98,57 @@ def constraint_mask(catalog: CatalogIndex, constraints: Constraints) -> np.ndarr
 
 
 def owned_item(
-    refers_to: str, history: Sequence[tuple[str, str]], catalog: CatalogIndex
+    parsed: ParsedQuery,
+    history: Sequence[tuple[str, str]],
+    catalog: CatalogIndex,
+    compatible: Mapping[str, np.ndarray],
 ) -> str | None:
-    """The shopper's item a request refers to: the latest purchase (else latest positive event)
-    whose leaf category ends with the noun (``"phone"`` → a row in "Phones", not "Phone Cases").
+    """The shopper's product a request is about, read from their own events, or None.
+
+    Candidates are what the shopper bought that the catalog has accessories for (items whose
+    ``compatible_with`` names it), latest first. The request is about one of them when it
+    names it ("I just bought a new iPhone": a word of its title or brand), or when it asks for
+    a category holding accessories made for it ("a case", "charger"), or when it refers to
+    "my <noun>" ("a case for my new phone": the latest purchase, else the latest positive
+    event, whose leaf category ends with the noun).
 
     Args:
-        refers_to: singular noun from :attr:`ParsedQuery.refers_to`.
+        parsed: the request read by :func:`parse_query`.
         history: (item_id, event kind) oldest first.
-        catalog: where the items' categories are read.
+        catalog: where the items' titles and categories are read.
+        compatible: item id → catalog rows of the items made for it.
     """
+    bought = [i for i, kind in reversed(history) if kind == EventKind.PURCHASE.value]
+    owned = [i for i in dict.fromkeys(bought) if i in compatible and i in catalog.position]
+    words = set(content_words(parsed.text)) - rules.STOPWORDS
+    named = _best_named(owned, words, catalog)
+    if named is not None:
+        return named
+    wanted = named_categories(parsed, catalog)
+    for item in owned:
+        if wanted[compatible[item]].any():
+            return item
+    return _referred(parsed.refers_to, history, catalog) if parsed.refers_to else None
+
+
+def _best_named(owned: list[str], words: set[str], catalog: CatalogIndex) -> str | None:
+    """The owned item whose title and brand share the most words with the request (the
+    latest purchase on ties), or None when none shares any."""
+    best, overlap = None, 0
+    for item in owned:
+        row = catalog.position[item]
+        name = set(tokens(catalog.fields["title"][row])) | set(tokens(catalog.fields["brand"][row]))
+        shared = len(words & (name - rules.STOPWORDS))
+        if shared > overlap:
+            best, overlap = item, shared
+    return best
+
+
+def _referred(
+    refers_to: str, history: Sequence[tuple[str, str]], catalog: CatalogIndex
+) -> str | None:
+    """The latest purchase (else latest positive event) whose leaf category ends with the noun
+    (``"phone"`` → a row in "Phones", not "Phone Cases")."""
     for purchases_only in (True, False):
         for item_id, kind in reversed(history):
             row = catalog.position.get(item_id)
@@ -120,19 +158,6 @@ def owned_item(
             if leaf and leaf[-1] == refers_to:
                 return item_id
     return None
-
-
-def compatibility_index(store: Store, catalog: CatalogIndex) -> dict[str, np.ndarray]:
-    """Item id → catalog rows of the items made for it (their ``attributes["compatible_with"]``)."""
-    found: dict[str, list[int]] = {}
-    c = t.items.c
-    with store.engine.connect() as conn:
-        for item_id, attributes in conn.execute(select(c.id, c.attributes)):
-            target = (attributes or {}).get("compatible_with")
-            row = catalog.position.get(str(item_id))
-            if target and row is not None:
-                found.setdefault(str(target), []).append(row)
-    return {k: np.asarray(v, dtype=np.int64) for k, v in found.items()}
 
 
 def named_categories(parsed: ParsedQuery, catalog: CatalogIndex) -> np.ndarray:

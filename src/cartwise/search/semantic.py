@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cartwise.data.catalog import CatalogIndex
 from cartwise.errors import ConfigError
-from cartwise.ranking.catalog import CatalogIndex
 from cartwise.search.base import MatcherFactory, TextMatcher
 from cartwise.search.keyword import KeywordMatcher
 from cartwise.text.encoder import TextEncoder
@@ -34,8 +34,27 @@ def item_texts(catalog: CatalogIndex) -> list[str]:
     ]
 
 
+#: Random letter strings encoded to learn how close a query that means nothing gets to the
+#: catalog (see :meth:`SemanticMatcher.null_floor`).
+NULL_QUERIES = 48
+
+
+def null_queries() -> list[str]:
+    """The random letter strings the null floor is measured with (the same every time)."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return ["".join(rng.choice(letters, size=int(rng.integers(4, 13))))
+            for _ in range(NULL_QUERIES)]  # fmt: skip
+
+
 class SemanticMatcher:
-    """Cosine similarity between the query's and each item's text vector (clipped at 0).
+    """Cosine similarity between the query's and each item's text vector, counted only above
+    the catalog's *null floor*: the cosine a meaningless query reaches (0 = unrelated).
+
+    Every query has some cosine with every item, so without a floor a query that means nothing
+    ("zzzzqqqx") would still return the items nearest to it. The floor is measured on this
+    catalog with this encoder, not set by hand: the 95th percentile, over
+    :data:`NULL_QUERIES` random letter strings, of each string's best cosine with any item.
 
     Args:
         catalog: the catalog snapshot; its item texts are encoded once, here.
@@ -61,6 +80,13 @@ class SemanticMatcher:
         self.texts = item_texts(catalog)
         self.vectors, encoded = _encode_changed(self.texts, encoder, previous)  # (n, d), unit
         self._last: tuple[str, np.ndarray] | None = None
+        same = previous is not None and previous.query_encoder.name == self.query_encoder.name
+        # the random queries' vectors depend on the encoder only: encoded once per process
+        self.null_vectors: np.ndarray = (
+            previous.null_vectors if previous is not None and same
+            else self.query_encoder.encode(null_queries())
+        )  # fmt: skip
+        self.floor = self.null_floor()
         _log.info(
             "semantic index: %d items (%d encoded) with %s in %.2fs",
             catalog.size,
@@ -79,9 +105,17 @@ class SemanticMatcher:
         self._last = (query, sims)
         return sims.copy()
 
+    def null_floor(self) -> float:
+        """The cosine a meaningless query reaches with this catalog (see the class docstring)."""
+        if not len(self.vectors):
+            return 0.0
+        best = (self.vectors @ self.null_vectors.T).max(axis=0)  # (queries,)
+        return float(np.quantile(best.astype(np.float64), 0.95))
+
     def relevance(self, query: str) -> np.ndarray:
-        """Cosine clipped at 0 (0 = unrelated)."""
-        out: np.ndarray = np.clip(self.similarity(query), 0.0, None)
+        """Cosine where it is above the null floor, else 0 (unrelated)."""
+        sims = self.similarity(query)
+        out: np.ndarray = np.where(sims > self.floor, sims, 0.0)
         return out
 
     def explain(self, query: str, row: int) -> str:
@@ -173,7 +207,7 @@ def hybrid_factory(
     semantic_weight: float = 0.5,
     query_encoder: TextEncoder | None = None,
 ) -> MatcherFactory:
-    """A matcher factory for :class:`cartwise.engine.Engine`: BM25 alone without an encoder.
+    """A matcher factory for :class:`cartwise.serving.engine.Engine`: BM25 alone without an encoder.
 
     The factory remembers the semantic matcher it built last, so the matcher of a new catalog
     snapshot only encodes the items whose text is new (see :class:`SemanticMatcher`).

@@ -1,17 +1,25 @@
-"""API keys with scopes: read, write, admin (admin implies the other two).
+"""API keys with scopes: read, write, admin (admin implies every scope), and storefront.
+
+``storefront`` is the scope for a key that a shop puts in its web pages (the storefront widget,
+``/widget.js``), where anyone can read it: it answers the recommendation lists and accepts
+feedback on them, and nothing else (no catalog or shopper reads, no writes to the store).
 
 Keys come from settings (``CARTWISE_API_KEYS='{"key": ["read", "write"]}'``) and are sent in the
 ``X-API-Key`` header or as ``Authorization: Bearer <key>``. Every configured key is compared in
 constant time (:func:`hmac.compare_digest`), whichever matches. A missing or unknown key is a
 401; a known key without the scope is a 403.
 
-With no keys configured the service is open, and only to clients on the loopback interface:
-anyone else gets a 403 (and ``cartwise serve`` refuses to listen on another address).
+No keys is a mode that must be asked for (``insecure_local`` / ``cartwise serve
+--insecure-local``): the app refuses to be built otherwise, ``cartwise serve`` refuses to listen
+on a non-loopback address in it, and every client whose address is not loopback gets a 403.
+Forwarded headers (X-Forwarded-For) are ignored unless trusted proxies are configured, so a
+remote client cannot claim to be local.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
@@ -20,9 +28,8 @@ from fastapi.security import APIKeyHeader
 
 from cartwise.service.errors import AuthError
 
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "write", "admin", "storefront"]
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
@@ -53,8 +60,16 @@ class KeyRing:
 
 
 def is_loopback(host: str | None) -> bool:
-    """Whether a client address is the local machine."""
-    return host is not None and (host in LOOPBACK_HOSTS or host.startswith("127."))
+    """Whether `host` is a loopback address: an IP literal in 127.0.0.0/8 or ::1, or the name
+    ``localhost``. Any other name (``127.example.invalid``) is not, whatever it starts with."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _presented(request: Request, header_key: str | None) -> str | None:
@@ -67,9 +82,12 @@ def _presented(request: Request, header_key: str | None) -> str | None:
     return token.strip()
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[None]]:
-    """A FastAPI dependency that admits requests whose key holds `scope` (or admin); ``async``
-    because it never blocks (a plain ``def`` dependency costs a thread-pool hop per request)."""
+def require(scope: Scope, *also: Scope) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency that admits requests whose key holds `scope`, one of `also`, or
+    admin; ``async`` because it never blocks (a plain ``def`` dependency costs a thread-pool
+    hop per request)."""
+    admitted = frozenset({scope, *also, "admin"})
+    wanted = " or ".join(f"'{s}'" for s in (scope, *also))
 
     async def check(request: Request, header_key: str | None = Security(api_key_header)) -> None:
         ring: KeyRing = request.app.state.keys
@@ -94,7 +112,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[None]]:
             raise AuthError(
                 401, "unknown API key; check the key", headers={"WWW-Authenticate": "ApiKey"}
             )
-        if scope not in scopes and "admin" not in scopes:
-            raise AuthError(403, f"this API key lacks the '{scope}' scope this route needs")
+        if not admitted & scopes:
+            raise AuthError(403, f"this API key lacks the {wanted} scope this route needs")
 
     return check

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cartwise.errors import (
+    BatchError,
     CartwiseError,
     ConfigError,
     DataError,
@@ -48,20 +48,6 @@ _HTTP_TYPES = {
     405: "MethodNotAllowed",
     413: "PayloadTooLarge",
 }
-
-
-class BatchError(InputError):
-    """A batch with bad rows: every problem as (row index, field, message); nothing was stored."""
-
-    def __init__(self, what: str, problems: Sequence[tuple[int, str, str]], fix: str) -> None:
-        self.problems = list(problems)
-        index, field, message = self.problems[0]
-        super().__init__(
-            f"{len(self.problems)} bad row(s), nothing was stored; first: {message}. {fix}",
-            source=what,
-            line=index + 1,
-            field=field,
-        )
 
 
 class AuthError(StarletteHTTPException):

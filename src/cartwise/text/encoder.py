@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from cartwise.data import vectors as cache
 from cartwise.errors import ConfigError, ModelError
-from cartwise.text import cache
 from cartwise.text.runtime import force_offline, limit_torch_threads, require
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ class CachedEncoder:
         """Unit vectors for `texts` in input order, from the cache where possible."""
         dim = self.dim
         hashes = [cache.text_sha256(text) for text in texts]
-        found = cache.load_vectors(self.store.engine, self.name, hashes, dim)
+        found = cache.load_vectors(self.store, self.name, hashes, dim)
         missing: dict[str, str] = {}
         for h, text in zip(hashes, texts, strict=True):
             if h not in found and h not in missing:
@@ -282,7 +282,7 @@ class CachedEncoder:
                         "TextEncoder contract"
                     )
                 done = dict(zip((h for h, _ in part), vectors, strict=True))
-                cache.save_vectors(self.store.engine, self.name, done)
+                cache.save_vectors(self.store, self.name, done)
                 fresh.update(done)
                 bar.update(len(part))
         _log.debug("%s: %d cached, %d encoded", self.name, self.last_hits, self.last_misses)

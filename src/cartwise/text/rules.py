@@ -139,15 +139,6 @@ def _matches(text: str, names: Iterable[str]) -> list[tuple[str, list[str]]]:
     return [(name, used) for _, _, name, used in found]
 
 
-def match_names(text: str, names: Iterable[str]) -> list[str]:
-    """The names (store spelling) that occur in `text`, ignoring case, plurals and small typos.
-
-    Names of one or two letters must appear with the same case as a whole word ("On", "HP").
-    Longer matches come first, so "Running Shoes" wins over "Shoes" when both are known.
-    """
-    return [name for name, _ in _matches(text, names)]
-
-
 def read_rules(
     text: str, *, known_categories: Iterable[str], known_brands: Iterable[str]
 ) -> RuleResult:

@@ -77,6 +77,7 @@ def ids(values: pd.Series, *, max_length: int = 256) -> pd.Series:
     too_long = out.str.len().to_numpy(dtype=float, na_value=0.0) > max_length
     if too_long.any():
         raise _fail(out, too_long, f"longer than {max_length} characters; shorten the id")
+    _reject_nul(out)
     return out
 
 
@@ -84,7 +85,27 @@ def texts(values: pd.Series) -> pd.Series:
     """Free text as object dtype (None when missing)."""
     if not (pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
         values = values.map(str, na_action="ignore")
-    return values.astype(object).where(values.notna(), None)
+    out = values.astype(object).where(values.notna(), None)
+    _reject_nul(out)
+    return out
+
+
+def currencies(values: pd.Series) -> pd.Series:
+    """Currency codes: text of at most 8 characters (ISO 4217 codes have 3)."""
+    out = texts(values).map(lambda v: v.strip() if isinstance(v, str) else v)
+    too_long = out.str.len().to_numpy(dtype=float, na_value=0.0) > 8
+    if too_long.any():
+        raise _fail(out, too_long, "not a currency code; write one such as EUR or USD")
+    return out
+
+
+def _reject_nul(values: pd.Series) -> None:
+    """NUL characters: PostgreSQL cannot store them in text (and no real id or title has one).
+    One join finds whether any value has one (~20 ms per million ids); only then which."""
+    present = [v for v in values.tolist() if v is not None]
+    if "\x00" in "".join(present):
+        bad = values.map(lambda v: v is not None and "\x00" in v).to_numpy(dtype=bool)
+        raise _fail(values, bad, "contains a NUL character (\\x00); remove it")
 
 
 def floats(values: pd.Series) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The events half of file import: check and convert every row, then append in one transaction.
 
 Rows are handled a column at a time (pandas/numpy), never through a per-row pydantic model, and
-written through :meth:`Batch.append_event_rows` in chunks. Used by
+written through :meth:`Batch.append_event_columns` in chunks (COPY on PostgreSQL). Used by
 :func:`cartwise.data.ingest.ingest_file`; the policies are documented there.
 """
 
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from cartwise.data import tables as t
+from cartwise.data.event_times import EventTimeWindow
 from cartwise.data.ingest.cells import (
     TIME_FORMATS_HELP,
     as_text,
@@ -29,10 +30,11 @@ from cartwise.data.ingest.cells import (
     texts,
 )
 from cartwise.data.ingest.readers import MappedTable
+from cartwise.data.privacy import Privacy
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Batch, Store
 
-#: Rows per `append_event_rows` call: the progress bar's step (all in one transaction).
+#: Rows per `append_event_columns` call: the progress bar's step (all in one transaction).
 WRITE_CHUNK = 200_000
 
 KINDS_HELP = ", ".join(k.value for k in EventKind)
@@ -121,7 +123,7 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
         frame, users = frame[~missing], users[~missing]
     kinds, values = _kinds_and_values(source, frame, opts, [k.name for k in store.event_kinds()])
     rows = _negatives(source, _Rows(frame, users, kinds, values), opts, out.skipped)
-    data, items, dropped = _event_data(source, rows, opts)
+    data, items, dropped = _event_data(source, rows, opts, store.privacy)
     if dropped:
         out.skipped["duplicate event_id"] = dropped
     _write(store, source, data, items, opts, out)
@@ -190,9 +192,12 @@ def _optional(
 
 
 def _event_data(
-    source: MappedTable, rows: _Rows, opts: EventOptions
+    source: MappedTable, rows: _Rows, opts: EventOptions, privacy: Privacy
 ) -> tuple[dict[str, list[Any]], pd.Series, int]:
-    """Check and convert the other fields; returns the columns to write, item ids, rows dropped."""
+    """Check and convert the other fields; returns the columns to write, item ids, rows dropped.
+
+    Derived event ids hash the user ids as the store keeps them: with pseudonymisation on, an
+    id derived from the shop's own id would let anyone holding the database test a guess."""
     frame, index = rows.frame, rows.frame.index
     items = _optional(source, frame, "item_id", ids)
     sessions = _optional(source, frame, "session_id", ids)
@@ -200,13 +205,7 @@ def _event_data(
     contexts: list[dict[str, Any] | None] = [None] * len(frame)
     if "context" in source.columns:
         contexts = source.convert(frame, "context", json_objects)
-    stamps = source.convert(frame, "timestamp", epoch_seconds)
-    source.fail_where(
-        np.isnan(stamps),
-        index,
-        "timestamp",
-        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
-    )
+    stamps = _timestamps(source, frame)
     _check_items_and_queries(source, rows, items, queries)
     keep = np.ones(len(frame), dtype=bool)
     if "event_id" in source.columns:
@@ -222,7 +221,8 @@ def _event_data(
         id_list = event_ids.tolist()
     else:
         context_text = [None if c is None else json.dumps(c, sort_keys=True) for c in contexts]
-        parts = [rows.users, sessions, items, rows.kinds, queries, context_text]
+        users = privacy.stored_many(rows.users.tolist())
+        parts = [users, sessions, items, rows.kinds, queries, context_text]
         texts_ = [np.asarray(p, dtype=object) for p in parts]
         id_list = derived_event_ids(texts_, [rows.values], stamps)
     values = pd.Series(rows.values).astype(object).where(~np.isnan(rows.values), None)
@@ -241,6 +241,22 @@ def _event_data(
         return data, items, 0
     picked = {name: [v for v, k in zip(col, keep, strict=True) if k] for name, col in data.items()}
     return picked, items[keep], int((~keep).sum())
+
+
+def _timestamps(source: MappedTable, frame: pd.DataFrame) -> np.ndarray:
+    """Epoch seconds of every row; raises at the first empty one or one outside the window."""
+    stamps = source.convert(frame, "timestamp", epoch_seconds)
+    source.fail_where(
+        np.isnan(stamps),
+        frame.index,
+        "timestamp",
+        f"empty timestamp; every event needs its time ({TIME_FORMATS_HELP})",
+    )
+    window = EventTimeWindow.from_settings()
+    earliest, latest = window.bounds()
+    source.fail_where(stamps < earliest, frame.index, "timestamp", window.too_early_message())
+    source.fail_where(stamps > latest, frame.index, "timestamp", window.too_late_message(latest))
+    return stamps
 
 
 def _check_items_and_queries(
@@ -325,14 +341,14 @@ def _write(
         with progress_bar(source.table.path.name, total, opts.progress) as bar:
             for start in range(0, total, WRITE_CHUNK):
                 stop = min(total, start + WRITE_CHUNK)
-                chunk = [
-                    dict(zip(t.EVENT_COLUMNS, values, strict=True))
-                    for values in zip(*(data[c][start:stop] for c in t.EVENT_COLUMNS), strict=True)
-                ]
-                result = batch.append_event_rows(chunk, unknown_items=opts.unknown_items)
+                chunk = {c: data[c][start:stop] for c in t.EVENT_COLUMNS}
+                result = batch.append_event_columns(chunk, unknown_items=opts.unknown_items)
                 out.inserted += result.inserted
                 out.duplicates += result.duplicates
                 out.placeholders += result.placeholders
+                if result.deleted_history:
+                    key = "events of deleted shoppers, dated before their deletion"
+                    out.skipped[key] = out.skipped.get(key, 0) + result.deleted_history
                 bar.update(stop - start)
 
 

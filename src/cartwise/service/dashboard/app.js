@@ -97,7 +97,7 @@ async function showShopper(userId) {
   const id = encodeURIComponent(userId);
   const [events, recs] = await Promise.all([
     api(`/users/${id}/events?limit=10`),
-    api(`/users/${id}/recommendations?k=10`),
+    api(`/users/${id}/recommendations?k=10&log=false`),
   ]);
   const history = $("#history");
   history.replaceChildren();
@@ -123,13 +123,13 @@ async function runSearch(event) {
   event.preventDefault();
   const query = $("#search-input").value.trim();
   if (!query) return;
-  const body = { query, k: 10 };
+  const body = { query, k: 10, log: false };  // a preview: not counted as shown
   const shopper = currentShopper();
   if ($("#search-personal").checked && shopper) body.user_id = shopper;
   const result = await api("/search", { method: "POST", body: JSON.stringify(body) });
   const list = $("#search-results");
   list.replaceChildren(...result.items.map(itemRow));
-  if (!result.items.length) list.append(el("li", "muted", "nothing matches"));
+  if (!result.items.length) list.append(el("li", "muted", result.message || "nothing matches"));
 }
 
 async function loadOnline() {

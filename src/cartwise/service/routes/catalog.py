@@ -6,16 +6,13 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Query
-from sqlalchemy import func, select
 
-from cartwise.data import tables as t
+from cartwise.data.catalog import fetch_items
 from cartwise.data.schema import Item, User
-from cartwise.data.store import from_epoch
-from cartwise.ranking.catalog import fetch_items
-from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.privacy_schemas import DeletedOut, ReceiptOut
+from cartwise.service.routes.common import EngineDep, ItemId, UserId, router
 from cartwise.service.schemas import (
     DeletedItemOut,
-    DeletedOut,
     EventList,
     ItemsIn,
     ItemsOut,
@@ -32,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-@writer.put("/items", response_model=UpsertOut)
+@writer.put("/items", response_model=UpsertOut, response_model_exclude_defaults=True)
 def put_items(body: ItemsIn, engine: EngineDep) -> UpsertOut:
     """Insert or replace items (by id), all in one transaction."""
     n = engine.store.upsert_items(body.items)
@@ -61,53 +58,58 @@ def list_items(
 
 
 @reader.get("/items/{item_id}", response_model=Item)
-def get_item(item_id: str, engine: EngineDep) -> Item:
+def get_item(item_id: ItemId, engine: EngineDep) -> Item:
     """One item (404 when it is not in the catalog)."""
     return engine.store.get_item(item_id)
 
 
 @writer.delete("/items/{item_id}", response_model=DeletedItemOut)
-def delete_item(item_id: str, engine: EngineDep) -> DeletedItemOut:
+def delete_item(item_id: ItemId, engine: EngineDep) -> DeletedItemOut:
     """Remove an item from the catalog; its events stay as history."""
     engine.store.delete_item(item_id)
     engine.catalog_changed()
     return DeletedItemOut(item_id=item_id)
 
 
-@writer.put("/users", response_model=UpsertOut)
+@writer.put("/users", response_model=UpsertOut, response_model_exclude_defaults=True)
 def put_users(body: UsersIn, engine: EngineDep) -> UpsertOut:
-    """Insert or replace shoppers (by id), all in one transaction."""
-    return UpsertOut(upserted=engine.store.upsert_users(body.users))
+    """Insert or replace shoppers (by id), all in one transaction. A deleted shopper is not
+    re-created this way (``skipped_deleted``): new events bring them back."""
+    written = engine.store.upsert_users(body.users)
+    return UpsertOut(upserted=written, skipped_deleted=len(body.users) - written)
 
 
 @reader.get("/users", response_model=UsersOut)
 def list_users(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> UsersOut:
     """A page of shoppers ordered by id."""
-    u = t.users.c
-    with engine.store.engine.connect() as conn:
-        rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
-        total = int(conn.scalar(select(func.count()).select_from(t.users)) or 0)
-    users = [
-        User(id=r.id, attributes=r.attributes, created_at=from_epoch(r.created_at)) for r in rows
-    ]
+    users, total = engine.store.users(limit=limit, offset=offset)
     return UsersOut(users=users, total=total)
 
 
 @reader.get("/users/{user_id}", response_model=User)
-def get_user(user_id: str, engine: EngineDep) -> User:
+def get_user(user_id: UserId, engine: EngineDep) -> User:
     """One shopper (404 when unknown)."""
     return engine.store.get_user(user_id)
 
 
 @reader.get("/users/{user_id}/events", response_model=EventList)
 def user_events(
-    user_id: str, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    user_id: UserId, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> EventList:
     """The shopper's most recent events, oldest first (empty for an unknown shopper)."""
     return EventList(events=engine.store.user_events(user_id, limit=limit))
 
 
 @admin.delete("/users/{user_id}", response_model=DeletedOut)
-def delete_user(user_id: str, engine: EngineDep) -> DeletedOut:
-    """Forget a shopper: their record, events, served recommendations and feedback."""
-    return DeletedOut(user_id=user_id, removed=engine.store.delete_user(user_id))
+def delete_user(user_id: UserId, engine: EngineDep) -> DeletedOut:
+    """Forget a shopper: their record, events, served recommendations, feedback and every other
+    row keyed by their id, in one transaction. A receipt is kept (keyed hash of the id, counts,
+    time); the saved model versions are marked as containing a deleted shopper. Later events
+    dated before the deletion are left out; answers for the id are logged without it."""
+    done = engine.delete_user(user_id)
+    return DeletedOut(
+        user_id=user_id,
+        removed=done.receipt.removed,
+        receipt=ReceiptOut.model_validate(done.receipt.as_dict()),
+        marked_versions=done.marked_versions,
+    )

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from cartwise.config import Settings
-from cartwise.engine import Engine
+from cartwise.data.feedback import ServedLog, log_served
 from cartwise.ranking.diversity import Diversity
+from cartwise.ranking.explain import Explanation
 from cartwise.ranking.filters import Filters
-from cartwise.ranking.served import Served
+from cartwise.ranking.results import Served
 from cartwise.service.auth import Scope, require
-from cartwise.service.feedback import ServedLog, log_served
 from cartwise.service.http import StrictJSONRoute
-from cartwise.service.schemas import ErrorOut, RecommendationsOut, Recommended
+from cartwise.service.schemas import (
+    MAX_ID,
+    ErrorOut,
+    EvidenceOut,
+    ExplanationOut,
+    RecommendationsOut,
+    Recommended,
+)
+from cartwise.serving.engine import Engine
 
 #: Documented error answers of every route.
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -33,9 +38,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def router(scope: Scope | None, tag: str) -> APIRouter:
-    """A router whose routes need `scope` (None: open) and parse JSON strictly."""
-    deps = [Depends(require(scope))] if scope else []
+def router(scope: Scope | None, tag: str, *, also: tuple[Scope, ...] = ()) -> APIRouter:
+    """A router whose routes need `scope` or one of `also` (None: open) and parse JSON
+    strictly."""
+    deps = [Depends(require(scope, *also))] if scope else []
     return APIRouter(route_class=StrictJSONRoute, dependencies=deps, tags=[tag], responses=ERRORS)
 
 
@@ -46,14 +52,18 @@ async def engine_of(request: Request) -> Engine:
     return engine
 
 
-async def settings_of(request: Request) -> Settings:
-    """The app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 EngineDep = Annotated[Engine, Depends(engine_of)]
 K = Annotated[int, Query(ge=1, le=100, description="how many items")]
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="shopper id")]
+ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="item id")]
+Log = Annotated[
+    bool,
+    Query(
+        alias="log",
+        description="record the answer as shown (feedback, online metrics); false for previews "
+        "such as the dashboard's",
+    ),
+]
 
 
 async def filter_params(
@@ -61,9 +71,12 @@ async def filter_params(
     min_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     type: Annotated[str | None, Query(max_length=64, description="attributes.type")] = None,
+    all_variants: Annotated[
+        bool, Query(description="every variant of a product (default: one per group)")
+    ] = False,
 ) -> Filters:
     """Business-rule filters from query parameters."""
-    return Filters(category, min_price, max_price, type)
+    return Filters(category, min_price, max_price, type, all_variants)
 
 
 async def diversity_params(
@@ -101,14 +114,20 @@ def answer(
     user_id: str | None,
     served: Served,
     log: ServedLog | None = None,
+    *,
+    logged: bool = True,
 ) -> RecommendationsOut:
-    """Log `served` (for feedback; through `log` when given) and turn it into the response."""
-    return RecommendationsOut(
-        recommendation_id=_logged(engine, scenario, user_id, served, log),
+    """Log `served` (for feedback; through `log` when given, not at all unless `logged`) and
+    turn it into the declared response model (built without validating again: every part was
+    made from validated records)."""
+    rec_id = _logged(engine, scenario, user_id, served, log) if logged else None
+    return RecommendationsOut.model_construct(
+        recommendation_id=rec_id,
         scenario=scenario,
         model_version=served.version,
         user_id=user_id,
         items=_recommended(served),
+        message=served.message,
     )
 
 
@@ -118,35 +137,16 @@ def answer_response(
     user_id: str | None,
     served: Served,
     log: ServedLog | None = None,
+    *,
+    logged: bool = True,
 ) -> Response:
-    """:func:`answer` as the finished JSON response (the same document).
+    """:func:`answer` serialised by its model: the response the route declares.
 
-    The items are serialised once per answer object (:attr:`Served.rendered`): a cached answer
-    comes back as the same object, so a repeat costs the served-log row and a few bytes of
-    header. Returning a Response also skips FastAPI's response-model pass (dump, validate again,
-    encode): ~0.1 ms per answer.
+    Returning a Response skips FastAPI's response-model pass (dump, validate again, encode),
+    which would validate every item record a second time.
     """
-    rec_id = _logged(engine, scenario, user_id, served, log)
-    head = {
-        "recommendation_id": rec_id,
-        "scenario": scenario,
-        "model_version": served.version,
-        "user_id": user_id,
-    }
-    text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-    body = text[:-1].encode() + b',"items":' + rendered_items(served) + b"}"
+    body = answer(engine, scenario, user_id, served, log, logged=logged).model_dump_json()
     return Response(body, media_type="application/json")
-
-
-_ITEMS = TypeAdapter(list[Recommended])
-
-
-def rendered_items(served: Served) -> bytes:
-    """The JSON list of `served`'s items, as in :class:`RecommendationsOut` (made once)."""
-    body = served.rendered.get("json")
-    if body is None:
-        body = served.rendered["json"] = _ITEMS.dump_json(_recommended(served))
-    return body
 
 
 def _logged(
@@ -160,12 +160,29 @@ def _logged(
 
 def _recommended(served: Served) -> list[Recommended]:
     return [
-        Recommended(
+        Recommended.model_construct(
             item_id=r.item.id,
             score=finite(r.score),
             reason=r.reason,
             item=r.item,
             details={k: finite(float(v)) for k, v in r.details.items()},
+            explanation=_explanation(r.explanation) if r.explanation is not None else None,
         )
         for r in served.items
     ]
+
+
+def _explanation(found: Explanation) -> ExplanationOut:
+    return ExplanationOut.model_construct(
+        sentence=found.reason,
+        source=found.source,
+        evidence=[
+            EvidenceOut.model_construct(kind=e.kind, text=e.text, weight=finite(e.weight))
+            for e in found.evidence
+        ],
+    )
+
+
+Explain = Annotated[
+    bool, Query(description="each item with its evidence and a sentence phrased from it")
+]

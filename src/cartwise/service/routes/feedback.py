@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from cartwise.service.feedback import FeedbackRecord, online_metrics, record_feedback
+from cartwise.data.feedback import FeedbackRecord, online_metrics, record_feedback
 from cartwise.service.routes.common import EngineDep, router
 from cartwise.service.schemas import FeedbackIn, FeedbackOut, OnlineOut, OnlineRow
 
-writer = router("write", "feedback")
+# the storefront widget reports impressions and clicks from the shop's pages
+writer = router("write", "feedback", also=("storefront",))
 reader = router("read", "feedback")
 
 
 @writer.post("/feedback", response_model=FeedbackOut)
 def post_feedback(body: FeedbackIn, engine: EngineDep) -> FeedbackOut:
-    """Store impressions, clicks and purchases of served items, all or nothing."""
+    """Store impressions, clicks and purchases of served items, all or nothing. Retries are
+    harmless: (recommendation_id, item_id, kind) is stored once (``duplicates`` counts the
+    repeats); a click or purchase implies the item's impression if it was not posted."""
     records = [
         FeedbackRecord(e.recommendation_id, e.item_id, e.kind, e.timestamp) for e in body.events
     ]
-    return FeedbackOut(stored=record_feedback(engine.store, records))
+    done = record_feedback(engine.store, records)
+    return FeedbackOut(
+        stored=done.stored, duplicates=done.duplicates, implied_impressions=done.implied_impressions
+    )
 
 
 @reader.get("/feedback/metrics", response_model=OnlineOut)

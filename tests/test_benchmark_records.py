@@ -1,0 +1,77 @@
+"""The selection record: the README's results tables are what the result files say, result
+files come from committed code and hold only what their own run measured, and development
+scripts report validation only (issue 17, section 3)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+RESULTS = BENCHMARKS / "results"
+
+
+def _module(name: str) -> ModuleType:
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return __import__(name)
+
+
+def test_readme_results_tables_match_the_result_files() -> None:
+    table = _module("table")
+    readme = (REPO / "README.md").read_text()
+    head, rest = readme.split(table.START, 1)
+    rendered = head + table.render() + rest.split(table.END, 1)[1]
+    assert rendered == readme, "README tables are stale: run `make bench-table`"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "table.py"), "--check"], cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0
+
+
+def test_coldstart_files_hold_only_what_their_run_measured() -> None:
+    """A model's overall (leave-one-out) figures are in its file only when the command that
+    wrote the file evaluated it overall; nothing is carried over from an earlier file."""
+    files = sorted(RESULTS.glob("coldstart-*.json"))
+    assert files
+    for path in files:
+        record = json.loads(path.read_text())
+        args = shlex.split(record["command"])
+        overall = "hybrid,sasrec,content,popularity"  # the script's default
+        if "--overall-models" in args:
+            overall = args[args.index("--overall-models") + 1]
+        measured = record["model"].split("-boost")[0] in overall.split(",")
+        if "valid" in record["metrics"]:
+            assert measured, f"{path.name}: overall figures its command did not measure"
+
+
+@pytest.mark.parametrize("script", sorted(BENCHMARKS.glob("*_dev.py")), ids=lambda p: p.name)
+def test_development_scripts_report_validation_only(script: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--test" not in done.stdout
+    assert ".test" not in script.read_text()  # no split.test, no evaluation on test targets
+
+
+def test_results_from_an_uncommitted_tree_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    common = _module("common")
+    monkeypatch.setattr(common, "git_commit", lambda: "0123abc+dirty")
+    with pytest.raises(SystemExit, match="commit first, then run"):
+        common.require_committed()
+    with pytest.raises(SystemExit, match="uncommitted changes"):
+        common.write_result("quality", "tiny", "popularity", {"valid": {}}, folder=None)
+    trial = common.write_result("quality", "tiny", "popularity", {"valid": {}}, folder=tmp_path)
+    assert json.loads(trial.read_text())["git_commit"] == "0123abc+dirty"  # a trial, elsewhere
+    monkeypatch.setattr(common, "git_commit", lambda: "0123abc")
+    assert common.require_committed() == "0123abc"
