@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import write_result
+from common import require_committed, write_result
 from nextcommon import Choice, choose, rank
 
 from cartwise.data.dataset import Dataset
@@ -164,6 +164,8 @@ def main() -> int:
     parser.add_argument("--dev", action="store_true", help="validation only; write nothing")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if not args.dev:
+        require_committed()  # before any time is spent; the commit is the one that ran
     began = time.perf_counter()
     demo = Demo(args.seed)
     print(f"{demo.data}; built in {time.perf_counter() - began:.0f} s", flush=True)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import write_result
+from common import require_committed, write_result
 from nextcommon import Choice, category_rank, choose, rank
 
 from cartwise.data.dataset import Dataset
@@ -205,6 +205,8 @@ def main() -> int:
     unknown = [n for n in names if n not in GRIDS]
     if unknown:
         sys.exit(f"unknown model {unknown[0]!r}; choose from {', '.join(GRIDS)}")
+    if not args.dev:
+        require_committed()  # before any time is spent; the commit is the one that ran
     if len(names) == 1:
         run_one(names[0], args.dev, args.seed)
         return 0

@@ -138,49 +138,76 @@ def next_event_table(results: list[dict[str, object]]) -> list[str]:
         r for r in results
         if r.get("benchmark") == "quality" and str(r["dataset"]).startswith(MULTI_BEHAVIOUR)
     ]  # fmt: skip
-    demo = [r for r in results if r.get("benchmark") == "nextafter"]
-    if not taobao and not demo:
+    after = [r for r in results if r.get("benchmark") == "nextafter"]
+    demo = [r for r in after if r["model"] != "search"]
+    search = [r for r in after if r["model"] == "search"]
+    if not taobao and not after:
         return []
-    out = ["### What comes next, read from event kinds", ""]
-    if taobao:
-        columns = [
-            ("next-event", "ndcg@10"), ("next-event", "hr@10"), ("next-purchase", "ndcg@10"),
-            ("next-purchase", "hr@10"), ("next-event-any", "ndcg@10"),
-            ("next-purchase-any", "ndcg@10"), ("next-event-category", "hr@10"),
-            ("next-purchase-category", "hr@10"),
-        ]  # fmt: skip
-        head = " | ".join(
-            f"{a} {b.replace('ndcg', 'NDCG').replace('hr', 'HR')}" for a, b in columns
+    return [
+        "### What comes next, read from event kinds",
+        "",
+        *_taobao_rows(taobao),
+        *_demo_rows(demo),
+        *_search_rows(search),
+    ]
+
+
+def _taobao_rows(rows: list[dict[str, object]]) -> list[str]:
+    if not rows:
+        return []
+    columns = [
+        ("next-event", "ndcg@10"), ("next-event", "hr@10"), ("next-purchase", "ndcg@10"),
+        ("next-purchase", "hr@10"), ("next-event-any", "ndcg@10"),
+        ("next-purchase-any", "ndcg@10"), ("next-event-category", "hr@10"),
+        ("next-purchase-category", "hr@10"),
+    ]  # fmt: skip
+    head = " | ".join(f"{a} {b.replace('ndcg', 'NDCG').replace('hr', 'HR')}" for a, b in columns)
+    out = [
+        f"| dataset | model | {head} | test users (event / purchase) | train s |",
+        "|---|---|" + "---|" * len(columns) + "---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: str(r["model"])):
+        test = _get(r["metrics"], "test")
+        cells = " | ".join(_fmt(_get(test, f"{a}/{b}")) for a, b in columns)
+        users = " / ".join(_fmt(_get(test, f"{a}/users")) for a in ("next-event", "next-purchase"))
+        out.append(
+            f"| {r['dataset']} | {r['model']} | {cells} | {users} | "
+            f"{_fmt(float(r.get('train_seconds') or 0), 1)} |"
         )
+    return [*out, "", TAOBAO_NOTE, ""]
+
+
+def _demo_rows(rows: list[dict[str, object]]) -> list[str]:
+    if not rows:
+        return []
+    out = [
+        "| demo store, after a purchase | model | HR@10 | NDCG@10 | compatible in top 10 | "
+        "shoppers | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: str(r["model"])):
+        m = r["metrics"]
+        out.append(
+            f"| {r['dataset']} | {r['model']} | {_fmt(_get(m, 'hr@10'))} | "
+            f"{_fmt(_get(m, 'ndcg@10'))} | {_fmt(_get(m, 'compatible_share@10'), 2)} | "
+            f"{_fmt(_get(m, 'shoppers'))} | `{r['command']}` |"
+        )
+    return [*out, "", DEMO_NOTE, ""]
+
+
+def _search_rows(rows: list[dict[str, object]]) -> list[str]:
+    out = []
+    for r in rows:
+        m = r["metrics"]
         out += [
-            f"| dataset | model | {head} | test users (event / purchase) | train s |",
-            "|---|---|" + "---|" * len(columns) + "---|---|",
+            f"Personalised search after a purchase (`{r['command']}`): "
+            f"fitting_share@10 {_fmt(_get(m, 'fitting_share@10'), 2)} through the engine, "
+            f"{_fmt(_get(m, 'http_fitting_share@10'), 2)} through `POST /search` "
+            f"(long queries {_fmt(_get(m, 'fitting_share@10_long'), 2)}, short "
+            f"{_fmt(_get(m, 'fitting_share@10_short'), 2)}; {_fmt(_get(m, 'shoppers'))} "
+            f"shoppers, {_fmt(_get(m, 'queries'))} queries). {SEARCH_NOTE}",
+            "",
         ]
-        for r in sorted(taobao, key=lambda r: str(r["model"])):
-            test = _get(r["metrics"], "test")
-            cells = " | ".join(_fmt(_get(test, f"{a}/{b}")) for a, b in columns)
-            users = " / ".join(
-                _fmt(_get(test, f"{a}/users")) for a in ("next-event", "next-purchase")
-            )
-            out.append(
-                f"| {r['dataset']} | {r['model']} | {cells} | {users} | "
-                f"{_fmt(float(r.get('train_seconds') or 0), 1)} |"
-            )
-        out += ["", TAOBAO_NOTE, ""]
-    if demo:
-        out += [
-            "| demo store, after a purchase | model | HR@10 | NDCG@10 | compatible in top 10 | "
-            "shoppers | command |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in sorted(demo, key=lambda r: str(r["model"])):
-            m = r["metrics"]
-            out.append(
-                f"| {r['dataset']} | {r['model']} | {_fmt(_get(m, 'hr@10'))} | "
-                f"{_fmt(_get(m, 'ndcg@10'))} | {_fmt(_get(m, 'compatible_share@10'), 2)} | "
-                f"{_fmt(_get(m, 'shoppers'))} | `{r['command']}` |"
-            )
-        out += ["", DEMO_NOTE, ""]
     return out
 
 
@@ -193,6 +220,12 @@ TAOBAO_NOTE = (
     " purchases are of items viewed before). `-category`: the target's category among 3,067,"
     " ranked by their best item. EASE holds the 3,498 items with two or more training shoppers"
     " (the dense inverse of all 61,168 does not fit in memory)."
+)
+SEARCH_NOTE = (
+    "Every shopper who bought a product with at least 5 accessories made for it, and per"
+    ' accessory kind a long query ("I just bought a new <family> and I\'m looking for a <kind>")'
+    ' and a short one ("<kind>"); the share of the top min(10, fitting) results that fit the'
+    " purchased product (demo generator's ground truth)."
 )
 DEMO_NOTE = (
     "Demo rows (`python benchmarks/nextafter.py`): shoppers whose last input event is the"
