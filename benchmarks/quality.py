@@ -11,7 +11,9 @@ Baselines are tuned on validation with the grids of ``cartwise.evaluation.experi
 SASRec uses ``PRESETS`` (the literature's architecture per dataset). The test target is scored
 once. Each run writes ``benchmarks/results/quality-<dataset>-<model>.json`` (the envelope of
 ../shared/BENCHMARKS.md) with validation and test metrics, training wall time, peak memory, the
-machine's load average during the run, and for torch models the epochs and achieved GFLOP/s.
+machine's load average during the run, and for torch models the epochs, the achieved training
+GFLOP/s (``gflops``), the bf16 matmul peak measured in the same run (``peak_gflops``), their
+ratio and the settings the model derived from the data (``derived``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ from cartwise.data.store import Store
 from cartwise.evaluation.experiment import GRIDS, model_names, preset, run_model
 
 DEFAULT_MODELS = "popularity,itemknn,ease,als,bpr,sasrec"
-#: Measured bf16 matmul peak of this machine class (../shared/BENCHMARKS.md: 340-410 GFLOP/s).
-PEAK_GFLOPS_BF16 = 375.0
 
 RETAIL_MAPPING = {
     "user_id": "CustomerID",
@@ -128,11 +128,13 @@ def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: 
     }
     if how == "next-basket":
         extra.update(basket_facts(split))
+    if run.throughput:  # training steps only, against the peak measured in this run
+        extra["gflops"] = run.throughput["gflops"]
+        extra["peak_gflops"] = run.throughput["peak_gflops"]
+        extra["peak_share"] = run.throughput["peak_share"]
+    if run.derived:
+        extra["derived"] = run.derived
     if run.history:
-        seconds = sum(float(h["seconds"]) for h in run.history)
-        gflop = sum(float(h.get("gflop", 0.0)) for h in run.history)
-        extra["gflop_per_s"] = round(gflop / max(seconds, 1e-9), 1)
-        extra["utilisation_of_bf16_peak"] = round(gflop / max(seconds, 1e-9) / PEAK_GFLOPS_BF16, 3)
         extra["valid_ndcg_per_epoch"] = [
             round(float(h["metrics"].get("ndcg@10", 0.0)), 4) for h in run.history
         ]

@@ -32,6 +32,7 @@ from cartwise.models.base import Recommender, Rng, read_meta
 from cartwise.models.fit import Fitted, fit
 from cartwise.models.registry import load as load_model
 from cartwise.models.registry import model_class
+from cartwise.training import distributed
 
 _log = logging.getLogger(__name__)
 
@@ -137,6 +138,9 @@ def train_on_store(
         holdout: what to hold out (default: each shopper's latest event); None trains on
             everything without validation. A store too small to hold anything out trains
             without it.
+
+    Under torchrun every rank trains (data-parallel) and only rank 0 validates and saves;
+    the other ranks return "".
     """
     # the kinds the model reads: positive ones, or every behaviour for the event-aware model
     data = Dataset.from_store(store, kinds=model_class(name)(config).input_kinds)
@@ -149,9 +153,11 @@ def train_on_store(
     except DataError as exc:
         _log.warning("training without validation: %s", exc)
     fitted = fit(name, config, train, valid=valid, rng=rng, progress=progress)
-    metrics = _valid_metrics(fitted, valid)
+    metrics = _valid_metrics(fitted, valid) if distributed.is_main() else {}
     if valid is not None and spec.refits(name):
         fitted = fit(name, _refit_config(name, config, fitted), data, rng=rng, progress=progress)
+    if not distributed.is_main():  # under torchrun only rank 0 saves the version
+        return ""
     info = {
         "trained_at": datetime.now(UTC).isoformat(),
         "train_seconds": time.perf_counter() - started,
@@ -162,6 +168,8 @@ def train_on_store(
                     "users": len(valid) if valid is not None else 0},
         "best_epoch": fitted.best_epoch,
         "validation": metrics,
+        "derived": fitted.derived,
+        "throughput": fitted.throughput,
         "history": fitted.history,
     }  # fmt: skip
     version = versions.save(fitted.model, info)

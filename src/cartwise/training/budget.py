@@ -92,9 +92,11 @@ class Budget:
             return FIRST_VALIDATION_SHARE * self.seconds
         return self.validation_seconds * (1.0 + MARGIN)
 
-    def another_batch(self, validates: bool) -> bool:
-        """Whether one more batch still leaves time for the epoch's validation."""
-        return self.remaining() > (self.reserve() if validates else 0.0)
+    def another_batch(self, batch_seconds: float, validates: bool) -> bool:
+        """Whether one more batch (as long as the last one, plus a margin) still leaves time
+        for the epoch's validation."""
+        need = batch_seconds * (1.0 + MARGIN) + (self.reserve() if validates else 0.0)
+        return self.remaining() > need
 
     def record(self, epoch_seconds: float, validation_seconds: float | None) -> None:
         """Note a finished epoch's seconds (all of it) and its validation's."""

@@ -351,9 +351,9 @@ def _plan(run: _Run[B], state: _State, seconds: float, val_seconds: float | None
     fit = min(state.planned, budget.epochs_that_fit(state.epoch))
     if state.epoch == 1 and fit != state.planned:
         _log.info(
-            "%s: an epoch took %.1f s, so %d of at most %d epochs fit in the time budget; "
-            "the learning-rate schedule spans them", run.settings.desc, seconds, fit,
-            state.planned,
+            "%s: the first pass over the data took %.1f s, so %d of at most %d epochs fit in "
+            "the time budget; the learning-rate schedule spans them", run.settings.desc,
+            seconds, fit, state.planned,
         )  # fmt: skip
     return fit
 
@@ -374,11 +374,13 @@ def _train_epoch(run: _Run[B], state: _State, validates: bool) -> tuple[float, f
         factor = lr_factor_steps(state.step, total_steps, state.warm, s.schedule)
         for group in opt.param_groups:
             group["lr"] = s.learning_rate * factor
+        step_began = s.clock()
         losses.append(_step(run, batch))
         state.step += 1
         gflop += run.flops(batch) / 1e9 if run.flops is not None else 0.0
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if run.budget is not None and not _another_batch(run.budget, validates):
+        took = s.clock() - step_began
+        if run.budget is not None and not _another_batch(run.budget, took, validates):
             partial = True
             break
     bar.close()
@@ -400,9 +402,9 @@ def _step(run: _Run[B], batch: B) -> float:
     return float(loss.detach())
 
 
-def _another_batch(budget: Budget, validates: bool) -> bool:
+def _another_batch(budget: Budget, took: float, validates: bool) -> bool:
     """Rank 0's answer (every rank must take the same steps)."""
-    answer = budget.another_batch(validates) if distributed.is_main() else True
+    answer = budget.another_batch(took, validates) if distributed.is_main() else True
     agreed: bool = distributed.broadcast([answer])[0]
     return agreed
 

@@ -91,11 +91,15 @@ class Throughput:
         return self.gflops / self.peak_gflops if self.peak_gflops > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready figures (rounded)."""
+        """JSON-ready figures, to 4 significant digits."""
         return {
-            "gflops": round(self.gflops, 1),
-            "peak_gflops": round(self.peak_gflops, 1),
-            "peak_share": round(self.peak_share, 3),
-            "gflop": round(self.gflop, 1),
-            "step_seconds": round(self.seconds, 2),
+            "gflops": _sig(self.gflops),
+            "peak_gflops": _sig(self.peak_gflops),
+            "peak_share": _sig(self.peak_share),
+            "gflop": _sig(self.gflop),
+            "step_seconds": _sig(self.seconds),
         }
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.4g}")
