@@ -60,18 +60,69 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    time_budget: TimeBudgetOpt = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc", min=1,
+            help="train in N processes on this machine (torchrun, DistributedDataParallel; "
+            "gloo on CPU, NCCL on GPUs); see docs/training.md for several machines",
+        ),
+    ] = 1,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
-) -> None:
+) -> None:  # fmt: skip
     """Train a model on the store (saved as a new active version) or on a dataset file.
 
     On the store, each shopper's latest event (or the last --holdout-days) is held out: the
     model early-stops on it and the version records its validation NDCG@10/HR@10.
     """
+    from cartwise.training import distributed
+
+    config = with_budget(parse_settings(setting), time_budget, model)
+    if nproc > 1 and not distributed.launched():
+        args = _train_args(model, setting, data, out, holdout_days, refit, seed, time_budget,
+                           store, models)  # fmt: skip
+        raise typer.Exit(_launch(nproc, args))
+    distributed.init_from_env()
+    try:
+        _train(model, config, data, out, holdout_days, refit, seed, store, models)
+    finally:
+        distributed.shutdown()
+
+
+def _launch(nproc: int, args: list[str]) -> int:
+    from cartwise.cli.launch import run_torchrun
+
+    console.print(f"training in {nproc} processes (torchrun)", highlight=False)
+    return run_torchrun(nproc, args)
+
+
+def _train_args(
+    model: str, setting: list[str] | None, data: Path | None, out: Path | None,
+    holdout_days: float | None, refit: bool | None, seed: int, time_budget: str | None,
+    store: str | None, models: Path | None,
+) -> list[str]:  # fmt: skip
+    """The ``cartwise train`` arguments of this command, without ``--nproc``."""
+    args = ["train", "--model", model, "--seed", str(seed)]
+    args += [f"--set={s}" for s in setting or []]
+    options = {"--data": data, "--out": out, "--holdout-days": holdout_days,
+               "--time-budget": time_budget, "--store": store, "--model-dir": models}  # fmt: skip
+    args += [f"{k}={v}" for k, v in options.items() if v is not None]
+    if refit is not None:
+        args.append("--refit" if refit else "--no-refit")
+    return args
+
+
+def _train(
+    model: str, config: dict[str, Any], data: Path | None, out: Path | None,
+    holdout_days: float | None, refit: bool | None, seed: int, store: str | None,
+    models: Path | None,
+) -> None:  # fmt: skip
     from cartwise.lifecycle import Holdout
     from cartwise.models.fit import fit
+    from cartwise.training import distributed
 
-    config = parse_settings(setting)
     if data is not None:
         from cartwise.data.sources.public import load_dataset
         from cartwise.data.split import leave_last_out
@@ -79,18 +130,49 @@ def train(
         if out is None:
             raise ConfigError("--data needs --out DIR: where to save the trained model")
         split = leave_last_out(load_dataset(data))
-        fit(model, config, split.train, valid=split.valid, rng=seed, progress=True).model.save(out)
-        console.print(f"saved {model} trained on {data} to {out}", highlight=False)
+        fitted = fit(model, config, split.train, valid=split.valid, rng=seed, progress=True)
+        if distributed.is_main():
+            fitted.model.save(out)
+            console.print(f"saved {model} trained on {data} to {out}", highlight=False)
         return
     from cartwise.serving.engine import Engine
 
     engine = Engine(open_store(store), model_dir(models))
     holdout = Holdout(last_days=holdout_days, refit=refit)
     version = engine.train(model, config, rng=seed, holdout=holdout, progress=True)
+    if not distributed.is_main():
+        return
     valid = engine.versions.info(version).get("validation", {})
     shown = "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k in ("ndcg@10", "hr@10"))
     console.print(f"trained {model}: version {version} is active" + (f" (validation {shown})"
                   if shown else ""), highlight=False)  # fmt: skip
+
+
+TimeBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time-budget",
+        help="wall time the model's training may take, e.g. 20m, 90s, 1.5h (models with a "
+        "time_budget setting; default: SASRec's 20m)",
+    ),
+]
+
+
+def with_budget(config: dict[str, Any], budget: str | None, *models: str) -> dict[str, Any]:
+    """`config` with ``time_budget`` set when `budget` is given; an error when none of
+    `models` has that setting."""
+    if budget is None:
+        return config
+    from cartwise.models.registry import model_class
+    from cartwise.training import parse_duration
+
+    seconds = parse_duration(budget)
+    if not any("time_budget" in model_class(m).config_class.model_fields for m in models):
+        raise ConfigError(
+            f"--time-budget: {', '.join(models)} has no time budget; it applies to torch "
+            "models such as sasrec"
+        )
+    return {**config, "time_budget": seconds}
 
 
 def recommend(
@@ -189,36 +271,38 @@ def evaluate(
     ] = None,
     tune: Annotated[bool, typer.Option(help="tune baselines on validation first")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    time_budget: TimeBudgetOpt = None,
+    use_preset: Annotated[
+        bool,
+        typer.Option(
+            "--preset/--no-preset",
+            help="use the hand-tuned SASRec settings of a public dataset of that name "
+            "(--no-preset: the settings the model derives from the data)",
+        ),
+    ] = True,
 ) -> None:
     """Evaluate models leave-one-out with full ranking; write a Markdown/HTML report."""
     from cartwise.data.sources.public import load_dataset
     from cartwise.data.split import leave_last_out
-    from cartwise.evaluation.experiment import ALIASES, GRIDS, model_names, preset, run_model
+    from cartwise.evaluation.experiment import GRIDS, model_names, run_model
     from cartwise.evaluation.report import write_report
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     if not formats or set(formats) - {"md", "html"}:
         raise ConfigError(f"--format '{fmt}': choose md, html or md,html")
     names = model_names(models)
-    overrides: dict[str, dict[str, Any]] = {}
-    for key, value in parse_settings(setting).items():
-        model, sep, field = key.partition(".")
-        if not sep or ALIASES.get(model, model) not in names:
-            raise ConfigError(
-                f"--set '{key}': expected model.key=value for a model in --models, "
-                "e.g. --set sasrec.epochs=5"
-            )
-        overrides.setdefault(ALIASES.get(model, model), {})[field] = value
+    overrides = _model_overrides(setting, names)
     dataset = load_dataset(data)
     split = leave_last_out(dataset)
     console.print(f"{dataset}: {len(split.test)} users evaluated", highlight=False)
     runs = []
     for name in names:
         console.print(f"[bold]{name}[/bold] ...")
+        config = _eval_config(name, data.name if use_preset else None, overrides, time_budget)
         run = run_model(
             name,
             split,
-            config={**preset(data.name, name), **overrides.get(name, {})},
+            config=config,
             grid=GRIDS.get(name) if tune else None,
             rng=seed,
             progress=True,
@@ -232,6 +316,36 @@ def evaluate(
         runs.append(run)
     for path in write_report(runs, out, dataset=dataset.name, formats=formats):
         console.print(f"wrote {path}", highlight=False)
+
+
+def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set model.key=value`` pairs per model of `names`."""
+    from cartwise.evaluation.experiment import ALIASES
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, value in parse_settings(setting).items():
+        model, sep, field = key.partition(".")
+        if not sep or ALIASES.get(model, model) not in names:
+            raise ConfigError(
+                f"--set '{key}': expected model.key=value for a model in --models, "
+                "e.g. --set sasrec.epochs=5"
+            )
+        overrides.setdefault(ALIASES.get(model, model), {})[field] = value
+    return overrides
+
+
+def _eval_config(
+    name: str, preset_of: str | None, overrides: dict[str, dict[str, Any]], budget: str | None
+) -> dict[str, Any]:
+    """Model `name`'s settings: the preset of the dataset `preset_of` (None: none), then the
+    ``--set`` overrides, then ``--time-budget`` where the model has one."""
+    from cartwise.evaluation.experiment import preset
+    from cartwise.models.registry import model_class
+
+    config = {**(preset(preset_of, name) if preset_of else {}), **overrides.get(name, {})}
+    if budget is not None and "time_budget" in model_class(name).config_class.model_fields:
+        config = with_budget(config, budget, name)
+    return config
 
 
 def register(command: Callable[[Callable[..., Any]], Any]) -> None:

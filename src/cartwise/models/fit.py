@@ -21,6 +21,7 @@ from cartwise.data.dataset import Dataset
 from cartwise.data.split import EvalSet
 from cartwise.models.base import Recommender, Rng
 from cartwise.models.registry import model_class
+from cartwise.training import distributed
 
 _log = logging.getLogger(__name__)
 
@@ -78,11 +79,12 @@ def fit(
     derived = dict(getattr(model, "derived_", {}) or {})
     throughput = dict(getattr(model, "throughput_", {}) or {})
     rate = (
-        f" at {throughput['gflops']:.0f} GFLOP/s ({throughput['peak_share']:.0%} of the "
+        f" at {throughput['gflops']:.3g} GFLOP/s ({throughput['peak_share']:.1%} of the "
         f"{throughput['peak_gflops']:.0f} GFLOP/s bf16 matmul peak measured in the run)"
         if throughput
         else ""
     )
-    _log.info("fitted %s on %s in %.1f s%s", name, data.name, seconds, rate)
+    if distributed.is_main():
+        _log.info("fitted %s on %s in %.1f s%s", name, data.name, seconds, rate)
     best_epoch = int(best[-1]) if best and best[-1] else None
     return Fitted(model, seconds, history, best_epoch, derived, throughput)
