@@ -9,26 +9,28 @@ import pytest
 import torch
 from torch import nn
 
-from cartwise.training import Throughput, TrainSettings, matmul_peak_gflops, train
+from cartwise.training import Throughput, TrainSettings, matmul_peak_gflops, measure_peak, train
 from cartwise.training.throughput import _measure
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def test_the_peak_is_measured_once_per_process_and_thread_count() -> None:
-    first = matmul_peak_gflops()
+    first = measure_peak()
     hits = _measure.cache_info().hits
-    assert first > 0
-    assert matmul_peak_gflops() == first
+    assert first.wall > 0 and first.cpu > 0
+    assert matmul_peak_gflops() == first.wall
     assert _measure.cache_info().hits == hits + 1
 
 
 def test_throughput_figures() -> None:
-    t = Throughput(gflop=300.0, seconds=2.0, peak_gflops=400.0)
+    t = Throughput(gflop=300.0, seconds=2.0, peak_gflops=400.0, cpu_seconds=1.5,
+                   peak_cpu_gflops=500.0)  # fmt: skip
     assert t.gflops == 150.0 and t.peak_share == 0.375
+    assert t.cpu_gflops == 200.0 and t.cpu_peak_share == 0.4
     assert t.to_dict() == {
-        "gflops": 150.0, "peak_gflops": 400.0, "peak_share": 0.375, "gflop": 300.0,
-        "step_seconds": 2.0,
+        "gflops": 150.0, "peak_gflops": 400.0, "peak_share": 0.375, "cpu_gflops": 200.0,
+        "peak_cpu_gflops": 500.0, "cpu_peak_share": 0.4, "gflop": 300.0, "step_seconds": 2.0,
     }  # fmt: skip
     assert Throughput(1.0, 0.0, 0.0).gflops == 0.0 == Throughput(1.0, 1.0, 0.0).peak_share
 
@@ -73,4 +75,5 @@ def test_a_run_reports_gflops_over_step_seconds_and_the_share_of_the_peak() -> N
     assert t.peak_gflops == matmul_peak_gflops()
     assert t.peak_share == pytest.approx(2.0 / matmul_peak_gflops())
     assert [r.train_seconds for r in result.history] == [3.0, 3.0]
+    assert t.peak_cpu_gflops == measure_peak().cpu and t.cpu_seconds > 0
     assert [r.seconds for r in result.history] == [8.0, 8.0]

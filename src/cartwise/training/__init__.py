@@ -15,7 +15,7 @@ from cartwise.training.loop import (
     lr_factor_steps,
     train,
 )
-from cartwise.training.throughput import Throughput, matmul_peak_gflops
+from cartwise.training.throughput import Peak, Throughput, matmul_peak_gflops, measure_peak
 
 __all__ = [
     "BatchSource",
@@ -27,6 +27,8 @@ __all__ = [
     "lr_factor",
     "lr_factor_steps",
     "matmul_peak_gflops",
+    "measure_peak",
+    "Peak",
     "parse_duration",
     "train",
 ]

@@ -111,5 +111,10 @@ def all_sum(values: list[float]) -> list[float]:
 
 
 def unwrap(module: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (`module` itself otherwise)."""
-    return module.module if isinstance(module, DistributedDataParallel) else module
+    """The network inside a DistributedDataParallel wrapper or a ``torch.compile`` module
+    (`module` itself otherwise)."""
+    if isinstance(module, DistributedDataParallel):
+        module = module.module
+    inner = getattr(module, "_orig_mod", module)  # torch.compile's OptimizedModule
+    assert isinstance(inner, nn.Module)
+    return inner

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from cartwise.errors import ModelError
 from cartwise.training import checkpoints, distributed
 from cartwise.training.budget import Budget
-from cartwise.training.throughput import Throughput, matmul_peak_gflops
+from cartwise.training.throughput import Peak, Throughput, measure_peak
 
 _log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ class TrainSettings:
 class EpochRecord:
     """One epoch of history: mean train loss, validation metrics, learning rate at the end,
     wall seconds (training + validation), estimated training GFLOP, whether it was best, the
-    seconds of the training steps alone, and whether the budget cut the epoch short."""
+    seconds of the training steps alone, whether the budget cut the epoch short, and the
+    steps' CPU seconds per torch thread."""
 
     epoch: int
     train_loss: float
@@ -96,6 +97,7 @@ class EpochRecord:
     best: bool
     train_seconds: float = 0.0
     partial: bool = False
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -180,8 +182,8 @@ def train(
     run.best = _snapshot(module)
     if settings.resume and settings.checkpoint_dir is not None:
         run.best = _resume(run, state, result) or run.best
-    peak = matmul_peak_gflops(run.device)
-    _announce(run, peak)
+    peak = measure_peak(run.device)
+    _announce(run, peak.wall)
     try:
         _loop(run, state, result, validate, export_best, on_epoch_end)
     except KeyboardInterrupt:
@@ -298,7 +300,9 @@ def _epoch(
     run: _Run[B], state: _State, validate: Callable[[nn.Module], dict[str, float]] | None
 ) -> EpochRecord:
     s, began = run.settings, run.settings.clock()
+    cpu_began = time.process_time()
     loss, gflop, train_seconds, partial = _train_epoch(run, state, validate is not None)
+    cpu_seconds = (time.process_time() - cpu_began) / torch.get_num_threads()
     metrics, val_seconds = _validate(run, validate)
     state.epoch += 1
     seconds = s.clock() - began
@@ -312,8 +316,9 @@ def _epoch(
         state.bad_epochs += 1
     lr = run.optimizer.param_groups[0]["lr"]
     record = EpochRecord(
-        state.epoch, loss, metrics, lr, seconds, gflop, improved, train_seconds, partial
-    )
+        state.epoch, loss, metrics, lr, seconds, gflop, improved, train_seconds, partial,
+        cpu_seconds,
+    )  # fmt: skip
     if distributed.is_main():
         rate = gflop / train_seconds if gflop and train_seconds > 0 else 0.0
         _log.info(
@@ -421,15 +426,16 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _throughput(result: TrainResult, peak: float) -> Throughput | None:
-    """Every rank's GFLOP and peak summed (the machine's), over rank 0's step seconds."""
+def _throughput(result: TrainResult, peak: Peak) -> Throughput | None:
+    """Every rank's GFLOP and peaks summed (the machine's), over rank 0's step seconds."""
     if not result.history:
         return None
     gflop = sum(r.gflop for r in result.history)
     seconds = sum(r.train_seconds for r in result.history)
-    gflop, peak_sum = distributed.all_sum([gflop, peak])
-    seconds = distributed.broadcast([seconds])[0]
-    return Throughput(gflop, seconds, peak_sum)
+    cpu = sum(r.cpu_seconds for r in result.history)
+    gflop, wall_peak, cpu_peak = distributed.all_sum([gflop, peak.wall, peak.cpu])
+    seconds, cpu = distributed.broadcast([seconds, cpu])
+    return Throughput(gflop, seconds, wall_peak, cpu, cpu_peak)
 
 
 def _resume(run: _Run[B], state: _State, result: TrainResult) -> dict[str, torch.Tensor] | None:
