@@ -86,6 +86,7 @@ class ModelRun:
     tuning: list[dict[str, Any]] = field(default_factory=list)
     derived: dict[str, Any] = field(default_factory=dict)
     throughput: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -133,4 +134,5 @@ def run_model(
         tuning=tuning,
         derived=fitted.derived,
         throughput=fitted.throughput,
+        training=fitted.training,
     )

@@ -38,6 +38,8 @@ class Fitted:
         derived: settings the model derived from the data (name → value and why; SASRec).
         throughput: torch models: achieved ``gflops``, the ``peak_gflops`` measured in the
             same run and their ratio ``peak_share``.
+        training: torch models: the epochs the schedule spanned (``planned_epochs``) and
+            what ended the run (``stopped_by_budget``, ``stopped_early``).
     """
 
     model: Recommender
@@ -46,6 +48,7 @@ class Fitted:
     best_epoch: int | None = None
     derived: dict[str, Any] = field(default_factory=dict)
     throughput: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 def fit(
@@ -87,4 +90,9 @@ def fit(
     if distributed.is_main():
         _log.info("fitted %s on %s in %.1f s%s", name, data.name, seconds, rate)
     best_epoch = int(best[-1]) if best and best[-1] else None
-    return Fitted(model, seconds, history, best_epoch, derived, throughput)
+    result = getattr(model, "train_result_", None)
+    training = {} if result is None else {
+        "planned_epochs": result.planned_epochs, "stopped_by_budget": result.stopped_by_budget,
+        "stopped_early": result.stopped_early,
+    }  # fmt: skip
+    return Fitted(model, seconds, history, best_epoch, derived, throughput, training)

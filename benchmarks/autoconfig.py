@@ -1,0 +1,89 @@
+"""SASRec with no settings at all on a public dataset: what it derives, how long it trains,
+and how its NDCG@10 compares with the hand-tuned preset's committed result.
+
+    python benchmarks/autoconfig.py ml-100k
+    python benchmarks/autoconfig.py online-retail          # through the normal ingest path
+
+The same as ``cartwise evaluate --data <dataset> --models sasrec --no-preset`` (no ``--set``):
+the model derives its window, loss, dropout and time budget from the data
+(:mod:`cartwise.models.sasrec_auto`), trains within the budget, and is evaluated leave-one-out
+with full ranking; the test target is scored once. The preset's figure is read from its
+committed result file (``benchmarks/results/quality-<dataset>-sasrec.json``), never recomputed.
+Writes ``benchmarks/results/autoconfig-<dataset>-sasrec.json`` with the machine's load average:
+on a shared machine the training minutes are upper bounds of what an idle one takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from common import RESULTS, require_committed, write_result
+from quality import make_split
+
+from cartwise.evaluation.experiment import run_model
+
+
+def preset_result(dataset: str) -> dict[str, Any]:
+    """The committed preset result's figures (empty when the dataset has none)."""
+    path = RESULTS / f"quality-{dataset}-sasrec.json"
+    if not path.is_file():
+        return {}
+    record = json.loads(path.read_text())
+    m = record["metrics"]
+    return {
+        "preset_test_ndcg@10": m["test"]["ndcg@10"],
+        "preset_valid_ndcg@10": m["valid"]["ndcg@10"],
+        "preset_train_seconds": record["train_seconds"],
+        "preset_git_commit": record["git_commit"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", help="folder name under ../shared/datasets or online-retail")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    require_committed()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    split = make_split(args.dataset, "leave-one-out")
+    load_before = os.getloadavg()
+    began = time.perf_counter()
+    run = run_model("sasrec", split, config={}, rng=args.seed, progress=True)
+    metrics: dict[str, Any] = {
+        "valid": {k: run.valid[k] for k in ("ndcg@10", "hr@10")},
+        "test": {k: run.test[k] for k in ("ndcg@10", "hr@10")},
+        **preset_result(args.dataset),
+        "epochs": run.epochs,
+        "best_epoch": max((int(h["epoch"]) for h in run.history if h.get("best")), default=None),
+        **run.training,
+        "load_avg_before": [round(x, 1) for x in load_before],
+        "load_avg_after": [round(x, 1) for x in os.getloadavg()],
+        "wall_seconds_with_eval": round(time.perf_counter() - began, 1),
+        "derived": run.derived,
+        **{k: run.throughput[k] for k in ("gflops", "peak_gflops", "peak_share")},
+    }
+    if "preset_test_ndcg@10" in metrics:
+        metrics["test_ndcg_vs_preset"] = round(
+            run.test["ndcg@10"] / metrics["preset_test_ndcg@10"], 4
+        )
+    path = write_result(
+        "autoconfig", args.dataset, "sasrec", metrics, config=run.config,
+        seconds=run.train_seconds,
+    )  # fmt: skip
+    print(
+        f"{args.dataset}: valid NDCG@10 {run.valid['ndcg@10']:.4f} test {run.test['ndcg@10']:.4f}"
+        f" (preset {metrics.get('preset_test_ndcg@10')}) in {run.train_seconds / 60:.1f} min "
+        f"-> {path}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
