@@ -63,14 +63,14 @@ def measure(name: str, sequences: int) -> dict[str, Any]:
     from cartwise.data.sources.public import load_dataset
     from cartwise.data.split import leave_last_out
     from cartwise.evaluation.experiment import preset
-    from cartwise.models import sasrec_net
+    from cartwise.models import sasrec_losses
     from cartwise.models.sasrec import SASRec
     from cartwise.models.sasrec_scoring import threads
     from cartwise.training import TrainSettings, train
 
     _, settings, options = VARIANTS[name]
     if "chunk_bytes" in options:
-        sasrec_net._CHUNK_BYTES = options["chunk_bytes"]
+        sasrec_losses._CHUNK_BYTES = options["chunk_bytes"]
     data = leave_last_out(load_dataset("ml-1m")).train
     model = SASRec({**preset("ml-1m", "sasrec"), **settings})
     model.items_ = data.items

@@ -216,7 +216,7 @@ def test_weighted_losses_match_torch() -> None:
     masked = logits.clone()
     masked[:, 0] = -torch.inf
     exact = (F.cross_entropy(masked, targets, reduction="none") * weights).sum() / weights.sum()
-    torch.testing.assert_close(sampled, exact, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sampled, exact, rtol=2e-2, atol=2e-2)  # bfloat16 chunks
 
 
 def test_training_on_a_store_reads_every_behaviour_kind(tmp_path: Path) -> None:

@@ -39,13 +39,15 @@ DEFAULT_TIME_BUDGET = 20 * 60.0
 MAX_LEN_QUANTILE = 0.95
 MAX_LEN_CAP = 200
 MAX_LEN_FLOOR = 8
-#: Catalog size above which the sampled softmax is cheaper per position than the full one.
-#: Measured (benchmarks/results/training-speed-ml-1m.md, 8,192 positions, D = 64, bf16, 2
-#: threads, CPU seconds): the chunked full softmax costs ∝ V (0.22 s at 3.4k items, 0.72 s at
-#: 12.1k, 2.5 s at 54.5k), the sampled one with 4,096 negatives 0.83 s whatever V: they break
-#: even near 14k items. Above 16,384 the sampled loss is cheaper, and its 4,096 negatives are
-#: still a quarter of the catalog or more up to that size.
+#: Catalog size above which the loss is the sampled softmax. Measured (8,192 positions, D = 64,
+#: bf16, one thread, CPU seconds of forward + backward; docs/training.md): the chunked full
+#: softmax costs ∝ V, 0.079 s at 3.4k items, 0.29 s at 12.1k, 1.38 s at 54.5k (23 ms per 1,000
+#: items); the chunked sampled one with 4,096 negatives 0.12-0.16 s whatever V. The full softmax
+#: is exact, so it is kept while it costs at most about three times the sampled one: up to
+#: 16,384 items (0.38 s).
 SAMPLED_ABOVE = 16_384
+#: Shared negatives of the sampled softmax: SASRec+ with 3,000 sampled negatives matches the
+#: full softmax on ML-1M (Klenitskiy & Vasilev, RecSys 2023); 4,096 is that with a margin.
 NEGATIVES = 4096
 DENSE_EVENTS_PER_ITEM = 50.0
 DENSE_DROPOUT, SPARSE_DROPOUT = 0.1, 0.5
