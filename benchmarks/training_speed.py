@@ -37,10 +37,27 @@ VARIANTS: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "batch-512": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"batch_size": 512}, {}),
     "chunk-4mb": ({"OMP_WAIT_POLICY": "PASSIVE"}, {}, {"chunk_bytes": 4 << 20}),
     "compile": ({"OMP_WAIT_POLICY": "PASSIVE"}, {}, {"compile": True}),
+    # the sampled softmax (4,096 negatives) as it was, on float32 logits, and chunked
+    "sampled-float32": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"loss": "sampled"}, {"reference": True}),
+    "sampled-chunked": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"loss": "sampled"}, {}),
 }
 JSONL = RESULTS / "training-speed-ml-1m.jsonl"
 TABLE = RESULTS / "training-speed-ml-1m.md"
 SEQUENCES = 128 * 48  # the sequences one run trains on (one ML-1M epoch at batch 128)
+
+
+def reference_sampled(
+    hidden: Any, table: Any, targets: Any, negatives: Any, weights: Any = None
+) -> Any:
+    """The sampled softmax before it was chunked: float32 logits through F.cross_entropy."""
+    import torch
+    import torch.nn.functional as F
+
+    pos = (hidden * table[targets]).sum(-1, keepdim=True)  # (N, 1)
+    neg = hidden @ table[negatives].t()  # (N, M)
+    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # (N, M)
+    logits = torch.cat([pos, neg], dim=1).float()  # (N, 1 + M)
+    return F.cross_entropy(logits, torch.zeros_like(targets))
 
 
 class FirstBatches:
@@ -63,7 +80,7 @@ def measure(name: str, sequences: int) -> dict[str, Any]:
     from cartwise.data.sources.public import load_dataset
     from cartwise.data.split import leave_last_out
     from cartwise.evaluation.experiment import preset
-    from cartwise.models import sasrec_losses
+    from cartwise.models import sasrec, sasrec_losses
     from cartwise.models.sasrec import SASRec
     from cartwise.models.sasrec_scoring import threads
     from cartwise.training import TrainSettings, train
@@ -71,6 +88,8 @@ def measure(name: str, sequences: int) -> dict[str, Any]:
     _, settings, options = VARIANTS[name]
     if "chunk_bytes" in options:
         sasrec_losses._CHUNK_BYTES = options["chunk_bytes"]
+    if options.get("reference"):
+        sasrec.sampled_cross_entropy = reference_sampled
     data = leave_last_out(load_dataset("ml-1m")).train
     model = SASRec({**preset("ml-1m", "sasrec"), **settings})
     model.items_ = data.items

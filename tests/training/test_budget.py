@@ -59,7 +59,7 @@ def test_durations() -> None:
             parse_duration(bad)
 
 
-def test_budget_plans_from_the_slowest_recent_epoch() -> None:
+def test_budget_plans_from_the_median_recent_epoch() -> None:
     clock = FakeClock()
     budget = Budget(100.0, clock)
     assert budget.epochs_that_fit(0) == 0  # nothing timed yet
@@ -69,8 +69,10 @@ def test_budget_plans_from_the_slowest_recent_epoch() -> None:
     assert budget.epochs_that_fit(1) == 1 + 8
     assert budget.reserve() == pytest.approx(2.1)
     clock.now += 20.0
-    budget.record(20.0, 1.0)  # the machine slowed down: 70 s left at 21 s per epoch
-    assert budget.epochs_that_fit(2) == 2 + 3
+    budget.record(20.0, 1.0)  # the machine slowed down: 70 s left at median(10, 20) + 5 %
+    assert budget.epochs_that_fit(2) == 2 + 4
+    budget.record(20.0, 1.0)  # and stays slow: the median is 20 s
+    assert budget.epochs_that_fit(3) == 3 + 3
     assert budget.another_batch(60.0, validates=True)
     assert not budget.another_batch(68.0, validates=True)  # 68 × 1.05 + 2.1 > 70
 
@@ -136,3 +138,31 @@ def test_without_a_budget_the_schedule_is_unchanged() -> None:
     result = train(nn.Linear(3, 1), source, source.loss, settings)
     assert result.planned_epochs == 3 and not result.stopped_by_budget
     assert [r.partial for r in result.history] == [False, False, False]
+
+
+def test_a_passing_slowdown_shortens_the_plan_and_recovery_lengthens_it_again() -> None:
+    clock = FakeClock()
+    source = Regression(clock)
+    torch.manual_seed(0)
+    validations: list[float] = []
+
+    def validate(_: nn.Module) -> dict[str, float]:
+        clock.now += 2.0
+        validations.append(clock.now)
+        # epochs 3 and 4 take 3 s per batch (a neighbour's job), then 1 s again
+        source.per_batch = {2: 3.0, 4: 1.0}.get(len(validations), source.per_batch)
+        return {"ndcg@10": clock.now}  # always improving: no early stop
+
+    settings = TrainSettings(
+        epochs=100, learning_rate=0.1, warmup=0.05, time_budget=80.0, clock=clock,
+        started=clock(),
+    )  # fmt: skip
+    result = train(nn.Linear(3, 1), source, source.loss, settings, validate=validate)
+    assert [r.seconds for r in result.history] == [6, 6, 14, 14] + [6] * 6
+    # after each epoch: 74 s left at median 6 s (+5 %) → 12; 68 → 12; median(6, 6, 14) → 11;
+    # median(6, 14, 14) = 14: 40 s left hold 2 more → 6; 34 s → 7; median 6 again → 10; …
+    assert [r.planned for r in result.history] == [12, 12, 11, 6, 7] + [10] * 5
+    assert result.stopped_by_budget and clock.now - 1000.0 == 76.0
+    lrs = [r.lr for r in result.history]
+    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False))  # never rises again
+    assert lrs[-1] < 0.1 * 0.01  # and the decay ended with the run

@@ -1,7 +1,7 @@
 """A wall-clock budget for training: how many epochs fit, and when to stop.
 
-The loop plans after every epoch: with the seconds an epoch took (training, validation and
-checkpoints), the epochs that still fit in what is left of the budget, so the learning-rate
+The loop plans after every epoch: with the seconds recent epochs took (training, validation
+and checkpoints), the epochs that still fit in what is left of the budget, so the learning-rate
 schedule can span exactly the epochs the budget allows. Within an epoch it checks after every
 batch that the validation still fits, and cuts the epoch short when it does not: training ends
 before the budget runs out even when the machine slows down half-way.
@@ -16,6 +16,8 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from cartwise.errors import ConfigError
 
@@ -106,9 +108,10 @@ class Budget:
 
     def epochs_that_fit(self, done: int) -> int:
         """Epochs in all (`done` included) that fit: the ones done, plus what is left divided
-        by the slowest of the last three epochs (plus a margin)."""
+        by the median of the last three epochs (plus a margin; one slow epoch is a passing
+        neighbour, two in three the machine's new pace)."""
         if not self.epoch_seconds:
             return done
         recent: Sequence[float] = self.epoch_seconds[-3:]
-        per_epoch = max(recent) * (1.0 + MARGIN)
+        per_epoch = float(np.median(recent)) * (1.0 + MARGIN)
         return done + max(0, math.floor(self.remaining() / max(per_epoch, 1e-9)))

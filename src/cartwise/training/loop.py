@@ -9,8 +9,11 @@ against the measured matmul peak (:mod:`cartwise.training.throughput`), checkpoi
 (:mod:`cartwise.training.distributed`).
 
 With a time budget the run's length is known only once an epoch has been timed: the schedule
-then spans the epochs that fit (re-planned after every epoch, never lengthened), and the warmup
-is at most the first epoch. Without one, the schedule spans ``epochs`` as it always did.
+then spans the epochs that fit, re-planned after every epoch (shorter when the machine slows
+down, longer again when it recovers), and the warmup is at most the first epoch. A new plan
+stretches or squeezes the rest of the decay from where it is, so the learning rate never jumps
+and never rises after the warmup. Without a budget, the schedule spans ``epochs`` as it always
+did.
 
 On KeyboardInterrupt the loop restores the best weights and returns normally
 (``result.interrupted``); :func:`train` with ``resume=True`` continues from the ``last``
@@ -85,8 +88,8 @@ class TrainSettings:
 class EpochRecord:
     """One epoch of history: mean train loss, validation metrics, learning rate at the end,
     wall seconds (training + validation), estimated training GFLOP, whether it was best, the
-    seconds of the training steps alone, whether the budget cut the epoch short, and the
-    steps' CPU seconds per torch thread."""
+    seconds of the training steps alone, whether the budget cut the epoch short, the steps'
+    CPU seconds per torch thread, and the epochs the schedule spanned after this one."""
 
     epoch: int
     train_loss: float
@@ -98,6 +101,7 @@ class EpochRecord:
     train_seconds: float = 0.0
     partial: bool = False
     cpu_seconds: float = 0.0
+    planned: int = 0
 
 
 @dataclass
@@ -127,6 +131,8 @@ class _State:
     bad_epochs: int = 0
     planned: int = 0  # epochs the schedule spans
     warm: int = 0  # warmup steps
+    anchor_step: int = 0  # where the last re-plan happened, and the decay's progress there
+    anchor_progress: float = 0.0
 
 
 @dataclass
@@ -254,7 +260,7 @@ def _loop(
         planned_short = state.planned < s.epochs and state.epoch >= state.planned
         result.stopped_by_budget = record.partial or (planned_short and not result.stopped_early)
         if result.stopped_by_budget:
-            state.planned = min(state.planned, state.epoch)
+            _replan(state, min(state.planned, state.epoch), len(run.source))
         if s.checkpoint_dir is not None and distributed.is_main():
             meta = {"state": asdict(state), "history": [asdict(r) for r in result.history]}
             checkpoints.save_last(s.checkpoint_dir, run.module, run.optimizer, meta, run.best)
@@ -275,6 +281,39 @@ def _optimizer(module: nn.Module, settings: TrainSettings) -> torch.optim.Optimi
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=settings.learning_rate)
+
+
+def _progress(state: _State, per_epoch: int) -> float:
+    """How far the decay is (0 → 1) at the current step: linear from the last re-plan's
+    progress to 1 at the planned end (without re-plans: ``(step − warm) / (total − warm)``)."""
+    start = max(state.anchor_step, state.warm)
+    total = state.planned * per_epoch
+    if total <= start:
+        return 1.0
+    done = (state.step - start) / (total - start)
+    return min(1.0, state.anchor_progress + (1.0 - state.anchor_progress) * done)
+
+
+def _factor(state: _State, per_epoch: int, schedule: str) -> float:
+    """The learning-rate multiplier at the current step (see :func:`lr_factor_steps`)."""
+    if state.step < state.warm:
+        return (state.step + 1) / state.warm
+    if schedule == "constant" or state.planned * per_epoch <= state.warm:
+        return 1.0
+    progress = _progress(state, per_epoch)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def _replan(state: _State, planned: int, per_epoch: int) -> None:
+    """Span the rest of the decay over `planned` epochs from the current step."""
+    if planned == state.planned:
+        return
+    if state.step > state.warm:
+        state.anchor_progress = _progress(state, per_epoch)
+        state.anchor_step = state.step
+    state.planned = planned
 
 
 def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
@@ -307,7 +346,8 @@ def _epoch(
     state.epoch += 1
     seconds = s.clock() - began
     planned = _plan(run, state, seconds, val_seconds)
-    metrics, state.planned = distributed.broadcast([metrics, planned])
+    metrics, planned = distributed.broadcast([metrics, planned])
+    _replan(state, planned, len(run.source))
     value = metrics.get(s.metric)
     improved = value is None or state.best_metric is None or value > state.best_metric
     if improved:
@@ -317,7 +357,7 @@ def _epoch(
     lr = run.optimizer.param_groups[0]["lr"]
     record = EpochRecord(
         state.epoch, loss, metrics, lr, seconds, gflop, improved, train_seconds, partial,
-        cpu_seconds,
+        cpu_seconds, state.planned,
     )  # fmt: skip
     if distributed.is_main():
         rate = gflop / train_seconds if gflop and train_seconds > 0 else 0.0
@@ -353,7 +393,7 @@ def _plan(run: _Run[B], state: _State, seconds: float, val_seconds: float | None
     if budget is None or not distributed.is_main():
         return state.planned
     budget.record(seconds, val_seconds)
-    fit = min(state.planned, budget.epochs_that_fit(state.epoch))
+    fit = min(run.settings.epochs, budget.epochs_that_fit(state.epoch))
     if state.epoch == 1 and fit != state.planned:
         _log.info(
             "%s: the first pass over the data took %.1f s, so %d of at most %d epochs fit in "
@@ -366,7 +406,6 @@ def _plan(run: _Run[B], state: _State, seconds: float, val_seconds: float | None
 def _train_epoch(run: _Run[B], state: _State, validates: bool) -> tuple[float, float, float, bool]:
     """One epoch of steps: mean loss, GFLOP, seconds, and whether the budget cut it short."""
     s, opt = run.settings, run.optimizer
-    total_steps = state.planned * len(run.source)
     run.model.train()
     losses: list[float] = []
     gflop, partial, began = 0.0, False, s.clock()
@@ -376,7 +415,7 @@ def _train_epoch(run: _Run[B], state: _State, validates: bool) -> tuple[float, f
         desc=f"{s.desc} {state.epoch + 1}/{state.planned}", leave=False, unit="batch",
     )  # fmt: skip
     for batch in bar:
-        factor = lr_factor_steps(state.step, total_steps, state.warm, s.schedule)
+        factor = _factor(state, len(run.source), s.schedule)
         for group in opt.param_groups:
             group["lr"] = s.learning_rate * factor
         step_began = s.clock()
