@@ -84,8 +84,10 @@ def main() -> int:
         "load_avg_after": [round(x, 1) for x in os.getloadavg()],
         "wall_seconds_with_eval": round(time.perf_counter() - began, 1),
         "derived": run.derived,
-        **{k: run.throughput[k] for k in ("gflops", "peak_gflops", "peak_share", "cpu_gflops",
-                                          "cpu_peak_share")},  # fmt: skip
+        **{
+            k: run.throughput[k]
+            for k in ("gflops", "peak_gflops", "peak_share", "cpu_gflops", "cpu_peak_share")
+        },  # fmt: skip
         "note": "a shared machine (load average above): the training minutes are upper bounds "
         "of an idle machine's, and the budget bought fewer epochs than it would there",
     }
