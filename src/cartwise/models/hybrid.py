@@ -286,15 +286,17 @@ class Hybrid(SASRec):
         items = torch.zeros((len(windows), max(1, int(lengths.max()))), dtype=torch.long)
         for row, w in enumerate(windows):
             items[row, : len(w)] = torch.from_numpy(w)
+        device = net.item_emb.weight.device  # the GPU while validating a CUDA training run
         was_training = net.training
         net.eval()
         try:
             with torch.no_grad():
                 table = net.items.table()  # (V, D)
                 with net.items.fixed(table):
-                    hidden = net(items)  # (B, T, D)
-                last = hidden[torch.arange(len(windows)), (lengths - 1).clamp(min=0)]  # (B, D)
-                scores: torch.Tensor = last @ table.t()  # (B, V)
+                    hidden = net(items.to(device))  # (B, T, D)
+                ends = (lengths - 1).clamp(min=0).to(device)
+                last = hidden[torch.arange(len(windows), device=device), ends]  # (B, D)
+                scores: torch.Tensor = (last @ table.t()).float().cpu()  # (B, V)
         finally:
             net.train(was_training)
         scores[lengths == 0] = torch.from_numpy(prior)
