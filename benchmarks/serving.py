@@ -270,6 +270,7 @@ def start_server(
         "CARTWISE_STORE_URL": str(store.resolve()),
         "CARTWISE_MODEL_DIR": str(models.resolve()),
         "CARTWISE_ANSWER_CACHE_SIZE": str(cache_size),
+        "CARTWISE_INSECURE_LOCAL": "true",  # no keys: loopback only
     }
     cmd = [sys.executable, "-m", "uvicorn", "cartwise.service.app:app_from_env", "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -295,14 +296,32 @@ def start_server(
 
 
 _LOOKUPS = re.compile(r'^cartwise_answer_cache_lookups_total\{result="(\w+)"\} (\d+)$', re.M)
+_ROWS = re.compile(r'^cartwise_score_cache_rows_total\{result="(\w+)"\} (\d+)$', re.M)
 
 
 def cache_lookups(port: int) -> dict[str, int]:
-    """The server's answer-cache counters (hit, miss, stale) from ``/metrics``; with several
-    workers, those of whichever worker answered."""
+    """The server's answer-cache counters (hit, miss, stale) and score-cache rows
+    (``rows_hit``, ``rows_miss``) from ``/metrics``; with several workers, those of whichever
+    worker answered."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
         text = r.read().decode()
-    return {kind: int(n) for kind, n in _LOOKUPS.findall(text)}
+    found = {kind: int(n) for kind, n in _LOOKUPS.findall(text)}
+    return found | {f"rows_{kind}": int(n) for kind, n in _ROWS.findall(text)}
+
+
+def cache_shares(done: dict[str, int], cached: bool) -> dict[str, Any]:
+    """The answer-cache hit share (when the cache is on) and the score-cache row hit share (a
+    row scored before: a shopper's unchanged history, the shared single-item and empty
+    histories of the reasons) over one point."""
+    out: dict[str, Any] = {}
+    if cached:
+        answers = {k: v for k, v in done.items() if not k.startswith("rows_")}
+        total = sum(answers.values())
+        out["answer_cache_lookups"] = answers
+        out["answer_cache_hit_share"] = round(answers.get("hit", 0) / total, 3) if total else None
+    rows = done.get("rows_hit", 0) + done.get("rows_miss", 0)
+    out["score_cache_row_hit_share"] = round(done.get("rows_hit", 0) / rows, 3) if rows else None
+    return out
 
 
 def bench_catalog(catalog: str, args: argparse.Namespace, work: Path, cached: bool) -> Path:
@@ -318,14 +337,10 @@ def bench_catalog(catalog: str, args: argparse.Namespace, work: Path, cached: bo
             for scenario, paths in (("health", ["/health"]), ("recommendations", rec_paths)):
                 before = cache_lookups(port)
                 point = run_point(port, paths, level, args.seconds, work, server.pid)
-                if scenario == "recommendations" and cached and args.workers == 1:
+                if scenario == "recommendations" and args.workers == 1:
                     after = cache_lookups(port)  # warm-up and measured seconds together
                     done = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-                    total = sum(done.values())
-                    point["answer_cache_lookups"] = done
-                    point["answer_cache_hit_share"] = (
-                        round(done.get("hit", 0) / total, 3) if total else None
-                    )
+                    point.update(cache_shares(done, cached))
                 points[scenario].append(point)
                 print(f"{catalog} {scenario:>15} c={level:<3} {json.dumps(point)}")
     finally:

@@ -112,8 +112,8 @@ def basket_table(results: list[dict[str, object]]) -> list[str]:
         "the validation (tuning, early stopping), earlier orders the input. The targets are "
         "every item of the held-out order, "
         f"{_fmt(facts.get('test_basket_items_mean'), 1)} on average, "
-        f"{_fmt(facts.get('test_targets_bought_before'), 2)} of them bought before by the same "
-        "shopper: those stay candidates and count as hits. NDCG@10 and Recall@10 (hits / "
+        f"{float(facts.get('test_targets_bought_before') or 0):.0%} of them bought before by "
+        "the same shopper: those stay candidates and count as hits. NDCG@10 and Recall@10 (hits / "
         "min(basket, 10)) are over the basket; HR@10 is any item of it in the top 10.",
     ]
     return ["### Next basket (Online Retail)", "", *lines, *notes, ""]

@@ -42,7 +42,9 @@ def datasets_dir() -> Path:
 # installs them) the PostgreSQL runs skip with the reason, unless $CARTWISE_REQUIRE_PG=1
 # (set by `make test`), which makes that a failure.
 
-BACKENDS = ["sqlite", "postgresql"]
+# The PostgreSQL runs are marked slow: `make test` runs both backends, `make test-fast` (the
+# unmarked set, ~2 minutes) SQLite only.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 
 
 class PgSchemas:

@@ -130,6 +130,8 @@ HELP = {
     "train": ("Train a model on the store", "--model"),
     "recommend": ("Show recommendations for a shopper", "-k"),
     "models": ("List saved model versions", "--model-dir"),
+    "retrain": ("Train the active version's model and settings again", "--if-new-events"),
+    "evaluate": ("Evaluate models offline", "--store"),
     "serve": ("Serve the HTTP API", "--port"),
 }
 
@@ -369,15 +371,24 @@ def test_delete_user_removes_events_and_feedback(loaded_url: str) -> None:
         "served": 1,
         "feedback": 2,
     }
-    out = ok("delete-user", "u1", "--store", loaded_url)
+    out = ok("delete-user", "u1", "--store", loaded_url).splitlines()
     prefix = "deleted user u1: "
-    assert out.startswith(prefix)
-    assert json.loads(out[len(prefix) :]) == {"events": 3, "served": 1, "feedback": 2, "users": 1}
+    assert out[0].startswith(prefix)
+    assert json.loads(out[0][len(prefix) :]) == {
+        "events": 3,
+        "served": 1,
+        "feedback": 2,
+        "users": 1,
+    }
+    receipt = out[1].split()[1]
+    assert out[1].startswith(f"receipt {receipt} at ")
     assert set(rows_of(loaded_url, "u1").values()) == {0}
     assert rows_of(loaded_url, "u2") == {"users": 1, "events": 1, "served": 1, "feedback": 1}
     again = cli("delete-user", "u1", "--store", loaded_url)
     assert again.exit_code == 1
-    assert again.stderr.strip() == ("error: user 'u1' is not in the store; nothing was deleted")
+    message = again.stderr.strip()
+    assert message.startswith("error: user 'u1' is not in the store; nothing was deleted ")
+    assert message.endswith(f"receipt {receipt})")
 
 
 @pytest.mark.slow
@@ -398,7 +409,7 @@ def test_delete_user_clears_feedback_without_the_service_imported(loaded_url: st
     assert done.returncode == 0, done.stderr
     code, _, printed = done.stdout.partition(" ")
     assert code == "0"
-    assert json.loads(printed.split(": ", 1)[1]) == {
+    assert json.loads(printed.splitlines()[0].split(": ", 1)[1]) == {
         "events": 3,
         "served": 1,
         "feedback": 2,
@@ -489,7 +500,8 @@ def test_demo_then_serves_the_store(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     for name in ("CARTWISE_STORE_URL", "CARTWISE_MODEL_DIR", "CARTWISE_API_KEYS",
                  "CARTWISE_INSECURE_LOCAL"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the original value (or absence) for teardown:
+        monkeypatch.delenv(name)  # `serve` sets these in os.environ and they must not leak
     models = tmp_path / "models"
     out = ok(*demo_args(db, models))
     assert out.count("shopper u") == 3

@@ -38,6 +38,43 @@ class Settings(BaseSettings):
         description="earliest event timestamp accepted (CARTWISE_EVENT_TIME_FLOOR=2000-01-01Z)",
     )
 
+    # -- model lifecycle (cartwise.lifecycle) ------------------------------------------------
+    gate_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "activation gate: a newly trained version replaces the active one only if its "
+            "validation NDCG@10 is at least (1 - margin) x the active version's on the same "
+            "holdout (0.02: 2 % lower passes); --force overrides"
+        ),
+    )
+    retrain_every: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description=(
+            "cartwise serve retrains on this schedule (ISO 8601 duration or seconds, e.g. "
+            "CARTWISE_RETRAIN_EVERY=PT6H); unset: only when asked (--retrain-every 6h)"
+        ),
+    )
+
+    # -- privacy (docs/privacy.md) ----------------------------------------------------------
+    pseudonymise_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "when set, shopper ids are stored as keyed HMAC-SHA256 pseudonyms (the API still "
+            "takes the shop's own ids). At least 16 characters; keep it secret and never change "
+            "it on a store that holds data: the history of every shopper would be orphaned"
+        ),
+    )
+    receipt_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "key of the keyed hash that deletion receipts hold instead of the shopper's id "
+            "(default: a random key kept in the store)"
+        ),
+    )
+
     # -- language models (cartwise.text) ------------------------------------------------
     encoder_model: str = Field(
         default="all-MiniLM-L6-v2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,10 +30,12 @@ MAPPING = {"kind": "behavior"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    found = Store.open(tmp_path / "shop.db")
+def store(store_url: str) -> Iterator[Store]:
+    """A catalog of five items, on SQLite and on PostgreSQL."""
+    found = Store.open(store_url)
     found.upsert_items([Item(id=i) for i in ("10", "11", "phone", "case", "ink")])
-    return found
+    yield found
+    found.close()
 
 
 def event(i: int, user: str, item: str | None, kind: str, minutes: int = 0) -> Event:

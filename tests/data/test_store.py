@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
-from cartwise.data import bulk
+from cartwise.data import bulk, connect
 from cartwise.data import tables as t
 from cartwise.data.schema import Event, EventKind, Item, User
 from cartwise.data.store import Store
@@ -230,3 +231,14 @@ def test_text_no_backend_can_store_is_refused(store: Store) -> None:
     with pytest.raises(InputError, match=r"events, line 1, field 'query'"):
         store.append_events([search])
     assert store.counts() == before
+
+
+def test_postgresql_urls_use_psycopg_and_hide_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert connect.store_url("postgres://shop@db/cw") == "postgresql+psycopg://shop@db/cw"
+    assert connect.store_url("postgresql://shop@db/cw") == "postgresql+psycopg://shop@db/cw"
+    with pytest.raises(StoreError, match="cannot open store") as refused:
+        Store("postgresql://shop:s3cret@127.0.0.1:1/cw")  # nothing listens on port 1
+    assert "s3cret" not in str(refused.value) and "***" in str(refused.value)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the pg extra were not installed
+    with pytest.raises(StoreError, match=r"pip install 'cartwise\[pg\]'"):
+        Store("postgresql://shop@127.0.0.1:1/cw")

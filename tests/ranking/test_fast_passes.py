@@ -7,7 +7,14 @@ import pytest
 
 from cartwise.models.base import Scored
 from cartwise.models.base import top_k as plain_top_k
-from cartwise.ranking.reasons import finite_floors
+from cartwise.ranking.reasons import (
+    FILLER,
+    POPULAR,
+    Touch,
+    because,
+    finite_floors,
+    reasons_from_scores,
+)
 from cartwise.ranking.ties import PopularityTies, with_popularity_ties
 from cartwise.ranking.topk import top_k
 
@@ -122,3 +129,33 @@ def test_finite_floors_match_the_plain_per_row_minimum() -> None:
     np.testing.assert_array_equal(got, expected)
     single = rows[:, :1]
     np.testing.assert_array_equal(finite_floors(single), _plain_floors(single))
+
+
+def _reference_reason(col: np.ndarray, floors: np.ndarray, touches: list[Touch]) -> str:
+    """The rule of reasons_from_scores, one column at a time (the version it replaced)."""
+    if not np.isfinite(col).all():
+        return FILLER
+    tol = 1e-6 * max(1.0, float(np.abs(col).max()))
+    alone, base = col[:-1], col[-1]
+    popular = POPULAR if base > floors[-1] + tol else FILLER
+    if col.max() - col.min() <= tol:
+        return popular
+    best = int(np.argmax(alone))
+    if alone.max() - alone.min() > tol or alone[best] > floors[best] + tol:
+        return because(touches[best])
+    return popular
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_reasons_equal_the_per_item_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_touch, n_items = int(rng.integers(1, 6)), 40
+    rows = rng.normal(size=(n_touch + 1, n_items)).astype(np.float32)
+    rows[:, rng.integers(0, n_items, 8)] = 0.0  # items no history moves
+    rows[:, 0] = -np.inf
+    rows[rng.integers(0, n_touch + 1), rng.integers(1, n_items)] = np.nan
+    touches = [Touch(i + 1, "view", f"T{i}") for i in range(n_touch)]
+    chosen = list(rng.integers(0, n_items, 12))
+    floors = finite_floors(rows)
+    expected = [_reference_reason(rows[:, j].astype(np.float64), floors, touches) for j in chosen]
+    assert reasons_from_scores(rows, touches, chosen) == expected

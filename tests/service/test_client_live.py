@@ -33,6 +33,7 @@ from cartwise.client import (
     User,
     endpoints,
     endpoints_lists,
+    endpoints_versions,
 )
 from cartwise.client.call import Route
 from cartwise.data.store import Store
@@ -92,7 +93,7 @@ def test_the_client_covers_every_route_of_the_service(live: Live) -> None:
     served = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     routes = {
         (v.method, v.path)
-        for module in (endpoints, endpoints_lists)
+        for module in (endpoints, endpoints_lists, endpoints_versions)
         for v in vars(module).values()
         if isinstance(v, Route)
     }
@@ -205,11 +206,37 @@ def test_catalog_shoppers_and_events(live: Live) -> None:
 
 def test_admin_routes(admin: Client, live: Live) -> None:
     assert admin.activate(live.version).active == live.version
-    with pytest.raises(ApiNotFoundError, match="model version 'nope' is not saved"):
+    with pytest.raises(ApiNotFoundError, match="model version 'nope' is not in"):
         admin.activate("nope")
     removed = admin.delete_user("u5").removed
     assert removed["events"] == 2
     assert admin.user_events("u5").events == []
+
+
+def test_version_and_report_routes(admin: Client, live: Live) -> None:
+    detail = admin.model_version(live.version)
+    assert detail.version == live.version and detail.active is True
+    with pytest.raises(ApiNotFoundError):
+        admin.model_version("nope")
+    pruned = admin.prune(keep=5)
+    assert pruned.deleted == [] and pruned.kept == [live.version]
+    with pytest.raises(ApiNotFoundError):
+        admin.rollback()  # one version only: nothing to roll back to
+    with pytest.raises(ApiNotFoundError):  # no store report was started on this server
+        admin.report_status()
+
+
+def test_privacy_routes(admin: Client) -> None:
+    event = Event(event_id="priv-e1", user_id="priv-shopper", item_id="p2", kind="view",
+                  timestamp=T0)  # fmt: skip
+    admin.post_events([event])
+    exported = admin.export_user("priv-shopper")
+    assert [e["event_id"] for e in exported.tables["events"]] == ["priv-e1"]
+    deleted = admin.delete_user("priv-shopper")
+    assert deleted.removed["events"] == 1
+    assert admin.deletions(user_id="priv-shopper").receipts == [deleted.receipt]
+    with pytest.raises(ApiNotFoundError, match="already deleted at"):
+        admin.delete_user("priv-shopper")
 
 
 def test_errors_are_typed_with_status_type_message_and_fields(live: Live) -> None:

@@ -5,6 +5,7 @@ whichever process wrote it (expected answers of the tiny store in conftest.py)."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ def test_a_repeat_is_served_from_the_cache_with_its_own_id_and_log_row(
     text = client.get("/metrics").text  # the process's cache counters, for operators
     assert f'cartwise_answer_cache_lookups_total{{result="hit"}} {engine.answers.hits}' in text
     assert f"cartwise_answer_cache_entries {len(engine.answers)}" in text
+    rows = engine.scorer.states
+    assert f'cartwise_score_cache_rows_total{{result="hit"}} {rows.hits}' in text
+    assert rows.misses > 0
 
 
 def test_an_event_posted_here_or_elsewhere_changes_the_next_answer(
@@ -81,7 +85,9 @@ def test_a_shopper_deleted_and_back_with_other_events_gets_a_fresh_answer(
 ) -> None:
     before = ids(recs(client, "u6", k=2))
     elsewhere.delete_user("u6")
-    again = Event(event_id="back", user_id="u6", item_id="p1", kind=EventKind.VIEW, timestamp=T0)
+    # back as a new shopper: an event dated after the deletion (older ones stay forgotten)
+    now = datetime.now(UTC)
+    again = Event(event_id="back", user_id="u6", item_id="p1", kind=EventKind.VIEW, timestamp=now)
     elsewhere.append_events([again])
     after = recs(client, "u6", k=2)
     assert ids(after) != before

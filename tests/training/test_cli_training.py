@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cartwise.cli import app
-from cartwise.cli.launch import torchrun_command
-from cartwise.cli.models import _eval_config, _train_args
+from cartwise.cli.launch import torchrun_command, train_args
+from cartwise.cli.models import _model_overrides
+from cartwise.errors import ConfigError
 
 runner = CliRunner()
 
@@ -51,20 +52,44 @@ def test_bad_budgets_fail_with_one_line(chain: Path, args: list[str], message: s
 
 
 def test_nproc_runs_the_same_command_under_torchrun() -> None:
-    args = _train_args("sasrec", ["epochs=3"], Path("d.txt"), Path("m"), None, False, 7, "10m",
-                       None, None)  # fmt: skip
+    options = {"--data": Path("d.txt"), "--out": Path("m"), "--holdout-days": None,
+               "--gate-margin": 0.01, "--time-budget": "10m"}  # fmt: skip
+    args = train_args("sasrec", 7, ["epochs=3"], options, refit=False, force=True)
     assert args == ["train", "--model", "sasrec", "--seed", "7", "--set=epochs=3",
-                    "--data=d.txt", "--out=m", "--time-budget=10m", "--no-refit"]  # fmt: skip
+                    "--data=d.txt", "--out=m", "--gate-margin=0.01", "--time-budget=10m",
+                    "--no-refit", "--force"]  # fmt: skip
     assert torchrun_command(2, args) == [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
         "-m", "cartwise.cli", *args,
     ]  # fmt: skip
 
 
-def test_presets_can_be_left_out_and_budgets_reach_torch_models_only() -> None:
-    assert _eval_config("sasrec", "ml-1m", {}, None)["autoconfig"] is False
-    assert _eval_config("sasrec", None, {}, None) == {}
-    assert _eval_config("sasrec", None, {"sasrec": {"epochs": 3}}, "1h") == {
-        "epochs": 3, "time_budget": 3600.0,
+def test_budgets_reach_torch_models_only() -> None:
+    assert _model_overrides(None, ["sasrec", "ease"]) == {}
+    assert _model_overrides(["sasrec.epochs=3"], ["sasrec", "ease"], "1h") == {
+        "sasrec": {"epochs": 3, "time_budget": 3600.0},
     }  # fmt: skip
-    assert _eval_config("ease", None, {}, "1h") == {}
+    assert _model_overrides(None, ["sasrec-events"], "90s") == {
+        "sasrec-events": {"time_budget": 90.0},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="ease has no time budget"):
+        _model_overrides(None, ["ease"], "1h")
+
+
+@pytest.mark.parametrize(("flag", "autoconfig"), [("--no-preset", True), ("--preset", False)])
+def test_no_preset_lets_sasrec_derive_its_settings(
+    chain: Path, tmp_path: Path, flag: str, autoconfig: bool
+) -> None:
+    """On a dataset named like a preset, --no-preset runs SASRec with the settings it derives
+    (autoconfig on); with the preset (the default) autoconfig is off."""
+    data = tmp_path / "ml-100k"  # a preset's name, a small file
+    data.mkdir()
+    (data / "ml-100k.txt").write_text(chain.read_text())
+    args = ["evaluate", "--data", str(data), "--models", "sasrec", flag, "--format", "md",
+            "--out", str(tmp_path / "r"), "--set", "sasrec.epochs=1",
+            "--set", "sasrec.embedding_size=8", "--set", "sasrec.num_threads=1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "r" / "results.json").read_text())["runs"][0]
+    assert run["config"].get("autoconfig", True) is autoconfig
+    assert bool(run["derived"]) is autoconfig  # derived settings only without the preset

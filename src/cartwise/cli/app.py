@@ -6,7 +6,6 @@ traceback too. Commands live by area in :mod:`cartwise.cli.data`, `.models` and 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -19,8 +18,16 @@ from cartwise.cli import data as cli_data
 from cartwise.cli import db as cli_db
 from cartwise.cli import kinds as cli_kinds
 from cartwise.cli import models as cli_models
+from cartwise.cli import privacy as cli_privacy
 from cartwise.cli import service as cli_service
-from cartwise.cli.common import DebugFlag, StoreOpt, command_on, console, open_store
+from cartwise.cli import versions as cli_versions
+from cartwise.cli.common import (
+    DebugFlag,
+    StoreOpt,
+    command_on,
+    console,
+    open_store,
+)
 
 app = typer.Typer(
     name="cartwise",
@@ -101,18 +108,12 @@ def export(
         console.print(f"{name}: {path}", highlight=False)
 
 
-@command
-def delete_user(
-    user_id: Annotated[str, typer.Argument(help="external id of the shopper to forget")],
-    store: StoreOpt = None,
-) -> None:
-    """Delete a shopper, their events and everything derived from them."""
-    removed = open_store(store).delete_user(user_id)
-    console.print(f"deleted user {user_id}: " + json.dumps(removed), highlight=False)
-
-
 cli_data.register(command)
+cli_privacy.register(command)
 cli_models.register(command)
+cli_versions.register(command)
 cli_service.register(command)
 app.add_typer(cli_db.db_app, name="db")
 app.add_typer(cli_kinds.app)
+app.add_typer(cli_privacy.deletions_app)
+app.add_typer(cli_versions.models_app, name="models")

@@ -105,7 +105,7 @@ def demo(
         cli_service.serve(store=store, models=models, insecure_local=True)
 
 
-def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+def register(command: Callable[..., Any]) -> None:
     """Add this module's commands to the app."""
     for fn in (ingest, demo):
         command(fn)

@@ -12,8 +12,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 from cartwise.errors import ConfigError
+
+
+def train_args(
+    model: str,
+    seed: int,
+    setting: list[str] | None,
+    options: dict[str, Any],
+    *,
+    refit: bool | None = None,
+    force: bool = False,
+) -> list[str]:
+    """The ``cartwise train`` arguments of a command, without ``--nproc``: the model, seed and
+    ``--set`` pairs, the `options` given (``{"--out": path}``; None: not given), ``--refit`` or
+    ``--no-refit`` when chosen, ``--force`` when set."""
+    args = ["train", "--model", model, "--seed", str(seed)]
+    args += [f"--set={s}" for s in setting or []]
+    args += [f"{k}={v}" for k, v in options.items() if v is not None]
+    if refit is not None:
+        args.append("--refit" if refit else "--no-refit")
+    return args + (["--force"] if force else [])
 
 
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:

@@ -2,35 +2,111 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from cartwise.cli.common import ModelDirOpt, StoreOpt, console, model_dir, open_store
+from cartwise.cli.common import (
+    BareStoreCommand,
+    ForceOpt,
+    GateMarginOpt,
+    ModelDirOpt,
+    StoreOpt,
+    console,
+    model_dir,
+    open_store,
+    parse_settings,
+)
 from cartwise.config import get_settings
+from cartwise.data.connect import shown_url
 from cartwise.errors import ConfigError
 
 if TYPE_CHECKING:
+    from cartwise.data.dataset import Dataset
+    from cartwise.evaluation.experiment import ModelRun
     from cartwise.ranking.results import Recommendation
     from cartwise.serving.engine import Engine
 
 
-def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["epochs=5", "loss=sampled"]`` → ``{"epochs": 5, "loss": "sampled"}`` (JSON values)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set '{pair}': expected key=value, e.g. --set epochs=5")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+HoldoutDaysOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--holdout-days",
+        min=0.001,
+        help="validate on the last N days of events (default: each shopper's latest event)",
+    ),
+]
+RefitOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--refit/--no-refit",
+        help="after validation, fit again on every event (default: only models that do "
+        "not early-stop)",
+    ),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(help="dataset file/folder, or a folder name under ../shared/datasets"),
+]
+EvalStoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="[URL]",
+        help="evaluate on the store's events; without a URL, the configured store "
+        "(env CARTWISE_STORE_URL)",
+    ),
+]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="temporal or leave-one-out (default: temporal on --store, leave-one-out on --data)"
+    ),
+]
+CutoffOpt = Annotated[
+    datetime | None,
+    typer.Option(help="temporal split: train before this time, UTC (default: --test-share)"),
+]
+TestShareOpt = Annotated[
+    float, typer.Option(help="temporal split: share of the newest events tested on")
+]
+ModelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        help="comma-separated (default on --data: pop,itemknn,ease,als,sasrec; on --store: "
+        "those, hybrid and the event-aware sasrec-events when it exists)",
+    ),
+]
+TimeBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time-budget",
+        help="wall time the model's training may take, e.g. 20m, 90s, 1.5h (models with a "
+        "time_budget setting; default: SASRec's, derived from the data)",
+    ),
+]
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        "--nproc",
+        min=1,
+        help="train in N processes on this machine (torchrun, DistributedDataParallel; "
+        "gloo on CPU, NCCL on GPUs); see docs/training.md for several machines",
+    ),
+]
+PresetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--preset/--no-preset",
+        help="use the hand-tuned SASRec settings of a public dataset of that name "
+        "(--no-preset: the settings the model derives from the data)",
+    ),
+]
 
 
 def train(
@@ -43,119 +119,80 @@ def train(
         typer.Option(help="train on a dataset file/folder instead of the store (needs --out)"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="where to save the model directory")] = None,
-    holdout_days: Annotated[
-        float | None,
-        typer.Option(
-            "--holdout-days",
-            min=0.001,
-            help="validate on the last N days of events (default: each shopper's latest event)",
-        ),
-    ] = None,
-    refit: Annotated[
-        bool | None,
-        typer.Option(
-            "--refit/--no-refit",
-            help="after validation, fit again on every event (default: only models that do "
-            "not early-stop)",
-        ),
-    ] = None,
+    holdout_days: HoldoutDaysOpt = None,
+    refit: RefitOpt = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    gate_margin: GateMarginOpt = None,
+    force: ForceOpt = False,
     time_budget: TimeBudgetOpt = None,
-    nproc: Annotated[
-        int,
-        typer.Option(
-            "--nproc", min=1,
-            help="train in N processes on this machine (torchrun, DistributedDataParallel; "
-            "gloo on CPU, NCCL on GPUs); see docs/training.md for several machines",
-        ),
-    ] = 1,
+    nproc: NprocOpt = 1,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
-) -> None:  # fmt: skip
-    """Train a model on the store (saved as a new active version) or on a dataset file.
+) -> None:
+    """Train a model on the store (saved as a new version, activated through the gate) or on a
+    dataset file.
 
     On the store, each shopper's latest event (or the last --holdout-days) is held out: the
-    model early-stops on it and the version records its validation NDCG@10/HR@10.
+    model early-stops on it and the version records its validation NDCG@10/HR@10. The new
+    version replaces the active one only when it is not worse on the same holdout by more than
+    --gate-margin (--force activates it anyway); a refused version stays saved, and the
+    command exits with code 3.
     """
+    from cartwise.cli.launch import run_torchrun, train_args
     from cartwise.training import distributed
 
     config = with_budget(parse_settings(setting), time_budget, model)
     if nproc > 1 and not distributed.launched():
-        args = _train_args(model, setting, data, out, holdout_days, refit, seed, time_budget,
-                           store, models)  # fmt: skip
-        raise typer.Exit(_launch(nproc, args))
+        options = {"--data": data, "--out": out, "--holdout-days": holdout_days,
+                   "--gate-margin": gate_margin, "--time-budget": time_budget, "--store": store,
+                   "--model-dir": models}  # fmt: skip
+        args = train_args(model, seed, setting, options, refit=refit, force=force)
+        console.print(f"training in {nproc} processes (torchrun)", highlight=False)
+        raise typer.Exit(run_torchrun(nproc, args))
     distributed.init_from_env()
     try:
-        _train(model, config, data, out, holdout_days, refit, seed, store, models)
+        if data is not None:
+            _train_on_file(model, config, data, out, seed)
+        else:
+            _train_on_store(model, config, (holdout_days, refit), (gate_margin, force), seed,
+                            store, models)  # fmt: skip
     finally:
         distributed.shutdown()
 
 
-def _launch(nproc: int, args: list[str]) -> int:
-    from cartwise.cli.launch import run_torchrun
-
-    console.print(f"training in {nproc} processes (torchrun)", highlight=False)
-    return run_torchrun(nproc, args)
-
-
-def _train_args(
-    model: str, setting: list[str] | None, data: Path | None, out: Path | None,
-    holdout_days: float | None, refit: bool | None, seed: int, time_budget: str | None,
-    store: str | None, models: Path | None,
-) -> list[str]:  # fmt: skip
-    """The ``cartwise train`` arguments of this command, without ``--nproc``."""
-    args = ["train", "--model", model, "--seed", str(seed)]
-    args += [f"--set={s}" for s in setting or []]
-    options = {"--data": data, "--out": out, "--holdout-days": holdout_days,
-               "--time-budget": time_budget, "--store": store, "--model-dir": models}  # fmt: skip
-    args += [f"{k}={v}" for k, v in options.items() if v is not None]
-    if refit is not None:
-        args.append("--refit" if refit else "--no-refit")
-    return args
-
-
-def _train(
-    model: str, config: dict[str, Any], data: Path | None, out: Path | None,
-    holdout_days: float | None, refit: bool | None, seed: int, store: str | None,
-    models: Path | None,
-) -> None:  # fmt: skip
-    from cartwise.lifecycle import Holdout
+def _train_on_file(model: str, config: dict[str, Any], data: Path, out: Path | None,
+                   seed: int) -> None:  # fmt: skip
+    """Fit `model` on a dataset file (its last events as validation); rank 0 saves to `out`."""
+    from cartwise.data.sources.public import load_dataset
+    from cartwise.data.split import leave_last_out
     from cartwise.models.fit import fit
     from cartwise.training import distributed
 
-    if data is not None:
-        from cartwise.data.sources.public import load_dataset
-        from cartwise.data.split import leave_last_out
-
-        if out is None:
-            raise ConfigError("--data needs --out DIR: where to save the trained model")
-        split = leave_last_out(load_dataset(data))
-        fitted = fit(model, config, split.train, valid=split.valid, rng=seed, progress=True)
-        if distributed.is_main():
-            fitted.model.save(out)
-            console.print(f"saved {model} trained on {data} to {out}", highlight=False)
-        return
-    from cartwise.serving.engine import Engine
-
-    engine = Engine(open_store(store), model_dir(models))
-    holdout = Holdout(last_days=holdout_days, refit=refit)
-    version = engine.train(model, config, rng=seed, holdout=holdout, progress=True)
-    if not distributed.is_main():
-        return
-    valid = engine.versions.info(version).get("validation", {})
-    shown = "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if k in ("ndcg@10", "hr@10"))
-    console.print(f"trained {model}: version {version} is active" + (f" (validation {shown})"
-                  if shown else ""), highlight=False)  # fmt: skip
+    if out is None:
+        raise ConfigError("--data needs --out DIR: where to save the trained model")
+    split = leave_last_out(load_dataset(data))
+    fitted = fit(model, config, split.train, valid=split.valid, rng=seed, progress=True)
+    if distributed.is_main():
+        fitted.model.save(out)
+        console.print(f"saved {model} trained on {data} to {out}", highlight=False)
 
 
-TimeBudgetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--time-budget",
-        help="wall time the model's training may take, e.g. 20m, 90s, 1.5h (models with a "
-        "time_budget setting; default: SASRec's 20m)",
-    ),
-]
+def _train_on_store(
+    model: str, config: dict[str, Any], holdout: tuple[float | None, bool | None],
+    gate: tuple[float | None, bool], seed: int, store: str | None, models: Path | None,
+) -> None:  # fmt: skip
+    """Train a version on the store through the gate; rank 0 shows the outcome."""
+    from cartwise.cli.versions import gate_of, show_trained
+    from cartwise.lifecycle import Holdout, Versions, train_version
+    from cartwise.training import distributed
+
+    trained = train_version(
+        open_store(store), Versions(model_dir(models)), model, config, rng=seed,
+        holdout=Holdout(last_days=holdout[0], refit=holdout[1]), gate=gate_of(*gate),
+        progress=True,
+    )  # fmt: skip
+    if distributed.is_main():
+        show_trained(trained)
 
 
 def with_budget(config: dict[str, Any], budget: str | None, *models: str) -> dict[str, Any]:
@@ -246,23 +283,13 @@ def _table(title: str, recs: list[Recommendation]) -> Table:
     return table
 
 
-def models(models: ModelDirOpt = None) -> None:
-    """List saved model versions; the active one is marked with *."""
-    from cartwise.lifecycle import Versions
-
-    versions = Versions(model_dir(models))
-    active = versions.active()
-    for version in versions.list():
-        console.print(("* " if version == active else "  ") + version, highlight=False)
-
-
 def evaluate(
-    data: Annotated[
-        Path, typer.Option(help="dataset file/folder, or a folder name under ../shared/datasets")
-    ],
-    models: Annotated[
-        str, typer.Option("--models", help="comma-separated: pop,itemknn,ease,als,bpr,sasrec")
-    ] = "pop,itemknn,ease,als,sasrec",
+    data: DataOpt = None,
+    store: EvalStoreOpt = None,
+    split: SplitOpt = None,
+    cutoff: CutoffOpt = None,
+    test_share: TestShareOpt = 0.1,
+    models: ModelsOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="md, html or md,html")] = "md,html",
     out: Annotated[Path, typer.Option(help="folder for the report")] = Path("reports"),
     setting: Annotated[
@@ -272,55 +299,44 @@ def evaluate(
     tune: Annotated[bool, typer.Option(help="tune baselines on validation first")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     time_budget: TimeBudgetOpt = None,
-    use_preset: Annotated[
-        bool,
-        typer.Option(
-            "--preset/--no-preset",
-            help="use the hand-tuned SASRec settings of a public dataset of that name "
-            "(--no-preset: the settings the model derives from the data)",
-        ),
-    ] = True,
+    use_preset: PresetOpt = True,
 ) -> None:
-    """Evaluate models leave-one-out with full ranking; write a Markdown/HTML report."""
-    from cartwise.data.sources.public import load_dataset
-    from cartwise.data.split import leave_last_out
-    from cartwise.evaluation.experiment import GRIDS, model_names, run_model
+    """Evaluate models offline with full ranking on a dataset file or on the store's own events;
+    write a Markdown/HTML report with plots (and results.json)."""
     from cartwise.evaluation.report import write_report
+    from cartwise.evaluation.suite import SplitSpec, default_models, labels, run_models
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     if not formats or set(formats) - {"md", "html"}:
         raise ConfigError(f"--format '{fmt}': choose md, html or md,html")
-    names = model_names(models)
-    overrides = _model_overrides(setting, names)
-    dataset = load_dataset(data)
-    split = leave_last_out(dataset)
-    console.print(f"{dataset}: {len(split.test)} users evaluated", highlight=False)
-    runs = []
-    for name in names:
-        console.print(f"[bold]{name}[/bold] ...")
-        config = _eval_config(name, data.name if use_preset else None, overrides, time_budget)
-        run = run_model(
-            name,
-            split,
-            config=config,
-            grid=GRIDS.get(name) if tune else None,
-            rng=seed,
-            progress=True,
+    if (data is None) == (store is None):
+        raise ConfigError(
+            "name what to evaluate: --data FILE (a dataset file or folder) or --store [URL] "
+            "(the shop's events), one of them"
         )
-        test = run.test
-        console.print(
-            f"  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
-            f"({run.train_seconds:.1f} s)",
-            highlight=False,
-        )
-        runs.append(run)
-    for path in write_report(runs, out, dataset=dataset.name, formats=formats):
+    names = labels(models or default_models(from_store=data is None))
+    overrides = _model_overrides(setting, names, time_budget)
+    when = cutoff.replace(tzinfo=UTC) if cutoff is not None and cutoff.tzinfo is None else cutoff
+    kind = split or ("leave-one-out" if data is not None else "temporal")
+    spec = SplitSpec(kind, when, test_share)
+    dataset, title, preset_name = _evaluation_data(data, store)
+    chosen, protocol = spec.apply(dataset)
+    console.print(f"{dataset}: {protocol}; {len(chosen.test)} users evaluated", highlight=False)
+    preset_name = preset_name if use_preset else ""
+    runs = run_models(names, chosen, dataset=preset_name, overrides=overrides, tune=tune,
+                      seed=seed, progress=True, on_run=_announce)  # fmt: skip
+    for path in write_report(runs, out, dataset=title, formats=formats, protocol=protocol):
         console.print(f"wrote {path}", highlight=False)
 
 
-def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, dict[str, Any]]:
-    """``--set model.key=value`` pairs per model of `names`."""
+def _model_overrides(
+    setting: list[str] | None, names: list[str], budget: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """``--set model.key=value`` pairs per model label, and ``time_budget`` for the labels
+    whose model has one when `budget` is given."""
     from cartwise.evaluation.experiment import ALIASES
+    from cartwise.evaluation.suite import variants
+    from cartwise.models.registry import model_class
 
     overrides: dict[str, dict[str, Any]] = {}
     for key, value in parse_settings(setting).items():
@@ -331,24 +347,43 @@ def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, d
                 "e.g. --set sasrec.epochs=5"
             )
         overrides.setdefault(ALIASES.get(model, model), {})[field] = value
+    if budget is None:
+        return overrides
+    bases = {label: variants().get(label, (label, {}))[0] for label in names}
+    timed = [label for label, base in bases.items()
+             if "time_budget" in model_class(base).config_class.model_fields]  # fmt: skip
+    for label in timed:
+        overrides[label] = with_budget(overrides.get(label, {}), budget, bases[label])
+    if not timed:
+        with_budget({}, budget, *bases.values())  # the error naming the models
     return overrides
 
 
-def _eval_config(
-    name: str, preset_of: str | None, overrides: dict[str, dict[str, Any]], budget: str | None
-) -> dict[str, Any]:
-    """Model `name`'s settings: the preset of the dataset `preset_of` (None: none), then the
-    ``--set`` overrides, then ``--time-budget`` where the model has one."""
-    from cartwise.evaluation.experiment import preset
-    from cartwise.models.registry import model_class
+def _evaluation_data(data: Path | None, store: str | None) -> tuple[Dataset, str, str]:
+    """The dataset to evaluate on, its title in the report and its preset name."""
+    from cartwise.data.dataset import Dataset
+    from cartwise.data.sources.public import load_dataset
 
-    config = {**(preset(preset_of, name) if preset_of else {}), **overrides.get(name, {})}
-    if budget is not None and "time_budget" in model_class(name).config_class.model_fields:
-        config = with_budget(config, budget, name)
-    return config
+    if data is not None:
+        return load_dataset(data), data.name, data.name
+    shop = open_store(store)
+    return Dataset.from_store(shop), f"the store {shown_url(shop.url)}", ""
 
 
-def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+def _announce(label: str, run: ModelRun | None) -> None:
+    if run is None:
+        console.print(f"[bold]{label}[/bold] ...")
+        return
+    test = run.test
+    console.print(
+        f"  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
+        f"({run.train_seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def register(command: Callable[..., Any]) -> None:
     """Add this module's commands to the app."""
-    for fn in (train, recommend, search, models, evaluate):
+    for fn in (train, recommend, search):
         command(fn)
+    command(evaluate, cls=BareStoreCommand)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,7 +14,24 @@ from cartwise.cli.common import ModelDirOpt, StoreOpt, console
 from cartwise.config import Settings, get_settings
 from cartwise.errors import ConfigError
 
+if TYPE_CHECKING:
+    from cartwise.lifecycle.schedule import RetrainScheduler
+
 _log = logging.getLogger(__name__)
+
+
+RetrainEveryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--retrain-every",
+        help="retrain in a subprocess on this schedule, e.g. 6h, 30m, 1d, when enough new "
+        "events arrived (and promptly when the active version contains deleted shoppers) "
+        "(env CARTWISE_RETRAIN_EVERY)",
+    ),
+]
+RetrainMinEventsOpt = Annotated[
+    int, typer.Option(min=1, help="a scheduled retrain runs only after this many new events")
+]
 
 
 def serve(
@@ -33,6 +51,8 @@ def serve(
         ),
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    retrain_every: RetrainEveryOpt = None,
+    retrain_min_events: RetrainMinEventsOpt = 1,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
@@ -59,6 +79,41 @@ def serve(
     os.environ["CARTWISE_STORE_URL"] = settings.store_url
     os.environ["CARTWISE_MODEL_DIR"] = str(settings.model_dir)
     os.environ["CARTWISE_INSECURE_LOCAL"] = "true" if settings.insecure_local else "false"
+    scheduler = retrain_scheduler(settings, retrain_every, retrain_min_events)
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        _run(uvicorn, settings, workers, log_level)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def retrain_scheduler(
+    settings: Settings, every: str | None, min_events: int
+) -> RetrainScheduler | None:
+    """The retrain timer ``--retrain-every`` (or the settings) asks for, None without one; its
+    retrains run ``python -m cartwise retrain`` over the environment's store and folder."""
+    from cartwise.lifecycle import Versions
+    from cartwise.lifecycle.schedule import DELETED, RetrainScheduler, parse_duration
+
+    if every is not None:
+        seconds = parse_duration(every)
+    elif settings.retrain_every is not None:
+        seconds = settings.retrain_every.total_seconds()
+    else:
+        return None
+
+    def command(reason: str) -> list[str]:
+        when = ["--exclude-deleted"] if reason == DELETED else ["--if-new-events", str(min_events)]
+        return [sys.executable, "-m", "cartwise", "retrain", *when]
+
+    console.print(f"retraining every {seconds:g} s when {min_events}+ new events arrived",
+                  highlight=False)  # fmt: skip
+    return RetrainScheduler(Versions(settings.model_dir), command, seconds)
+
+
+def _run(uvicorn: Any, settings: Settings, workers: int, log_level: str) -> None:
     uvicorn.run(
         "cartwise.service.app:app_from_env",
         factory=True,
@@ -89,6 +144,6 @@ def check_no_key_mode(settings: Settings) -> None:
         )
 
 
-def register(command: Callable[[Callable[..., Any]], Any]) -> None:
+def register(command: Callable[..., Any]) -> None:
     """Add this module's commands to the app."""
     command(serve)

@@ -14,10 +14,10 @@ from typing import Any
 
 from cartwise.client.call import Call, Route, drop_none, model, record, text
 from cartwise.data.schema import Event, Item, User
+from cartwise.service.privacy_schemas import DeletedOut, ExportOut, ReceiptsOut
 from cartwise.service.schemas import (
     ActivatedOut,
     DeletedItemOut,
-    DeletedOut,
     EventList,
     EventsOut,
     HealthOut,
@@ -45,6 +45,8 @@ GET_USER = Route("GET", "/users/{user_id}")
 USER_EVENTS = Route("GET", "/users/{user_id}/events")
 DELETE_USER = Route("DELETE", "/users/{user_id}", idempotent=False)
 POST_EVENTS = Route("POST", "/events")
+EXPORT_USER = Route("GET", "/users/{user_id}/export")
+DELETIONS = Route("GET", "/deletions")
 
 ItemRecord = Item | Mapping[str, Any]
 UserRecord = User | Mapping[str, Any]
@@ -131,9 +133,22 @@ def user_events(user_id: str, *, limit: int = 20) -> Call[EventList]:
 
 
 def delete_user(user_id: str) -> Call[DeletedOut]:
-    """Forget a shopper: record, events, served answers and feedback; returns the rows removed
-    per table (``DELETE /users/{user_id}``, admin key). Not retried after a lost answer."""
+    """Forget a shopper: every row keyed by their id; returns the rows removed per table, the
+    receipt kept and the model versions marked (``DELETE /users/{user_id}``, admin key). Not
+    retried after a lost answer."""
     return DELETE_USER.call(model(DeletedOut), ids={"user_id": user_id})
+
+
+def export_user(user_id: str) -> Call[ExportOut]:
+    """Everything stored about a shopper, an access request (``GET /users/{user_id}/export``,
+    admin key; :class:`~.errors.ApiNotFoundError` when nothing is stored)."""
+    return EXPORT_USER.call(model(ExportOut), ids={"user_id": user_id})
+
+
+def deletions(*, user_id: str | None = None, limit: int = 100) -> Call[ReceiptsOut]:
+    """Deletion receipts, newest first; with `user_id`, that shopper's (``GET /deletions``,
+    admin key)."""
+    return DELETIONS.call(model(ReceiptsOut), params=drop_none(user_id=user_id, limit=limit))
 
 
 def post_events(events: Sequence[EventRecord]) -> Call[EventsOut]:

@@ -18,6 +18,7 @@ import httpx
 from cartwise import __version__
 from cartwise.client import endpoints as ep
 from cartwise.client import endpoints_lists as lists
+from cartwise.client import endpoints_versions as versions
 from cartwise.client.call import Call
 from cartwise.client.retry import RetryPolicy, Wait
 
@@ -124,6 +125,12 @@ class Client:
     stats = _bind(ep.stats)
     models = _bind(ep.models)
     activate = _bind(ep.activate)
+    model_version = _bind(versions.model_version)
+    rollback = _bind(versions.rollback)
+    prune = _bind(versions.prune)
+    start_report = _bind(versions.start_report)
+    report_status = _bind(versions.report_status)
+    latest_report = _bind(versions.latest_report)
     put_items = _bind(ep.put_items)
     list_items = _bind(ep.list_items)
     get_item = _bind(ep.get_item)
@@ -133,6 +140,8 @@ class Client:
     get_user = _bind(ep.get_user)
     user_events = _bind(ep.user_events)
     delete_user = _bind(ep.delete_user)
+    export_user = _bind(ep.export_user)
+    deletions = _bind(ep.deletions)
     post_events = _bind(ep.post_events)
     recommend_user = _bind(lists.recommend_user)
     recommend_session = _bind(lists.recommend_session)

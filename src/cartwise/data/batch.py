@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, insert, select
 
 from cartwise.data import bulk
 from cartwise.data import tables as t
+from cartwise.data.deletion import fresh_rows, still_deleted
 from cartwise.data.event_times import EventTimeWindow
+from cartwise.data.privacy import Privacy
 from cartwise.data.schema import (
     Event,
     EventKindInfo,
@@ -28,11 +30,14 @@ UnknownItemPolicy = Literal["reject", "placeholder"]
 
 @dataclass(frozen=True)
 class AppendResult:
-    """What an event append did: rows written, rows skipped as already present, items created."""
+    """What an event append did: rows written, rows skipped as already present, items created,
+    and events left out as the history of a deleted shopper (dated at or before their deletion:
+    :mod:`cartwise.data.deletion`)."""
 
     inserted: int
     duplicates: int
     placeholders: int = 0
+    deleted_history: int = 0
 
 
 def item_row(item: Item) -> dict[str, Any]:
@@ -93,7 +98,7 @@ def check_texts(table: str, columns: Mapping[str, Sequence[Any]]) -> None:
     """
     for name in _TEXT_FIELDS[table]:
         values = columns.get(name)
-        if values and "\x00" in "".join(v for v in values if v is not None):
+        if values and "\x00" in "".join(filter(None, values)):
             row = next(i for i, v in enumerate(values) if v is not None and "\x00" in v)
             raise InputError(
                 f"{values[row]!r} contains a NUL character (\\x00); remove it",
@@ -112,10 +117,12 @@ def check_texts(table: str, columns: Mapping[str, Sequence[Any]]) -> None:
 
 
 class Batch:
-    """Writes that share one transaction (see :meth:`Store.batch`)."""
+    """Writes that share one transaction (see :meth:`Store.batch`). Shopper ids are the shop's
+    own; they are stored as `privacy` says (pseudonymised or as given)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, privacy: Privacy | None = None) -> None:
         self._conn = conn
+        self._privacy = privacy or Privacy()
 
     @property
     def dialect(self) -> str:
@@ -129,17 +136,27 @@ class Batch:
         return bulk.upsert(self._conn, t.items, rows)
 
     def upsert_users(self, users: Iterable[User]) -> int:
-        """Insert or replace users by id. Returns how many were written."""
+        """Insert or replace users by id. Returns how many were written: a deleted shopper is
+        not re-created this way (only new events bring them back)."""
+        given = list(users)
+        check_texts("users", {"id": [u.id for u in given]})
+        stored = [self._privacy.stored(u.id) for u in given]
+        gone = still_deleted(self._conn, self._privacy, stored)
         rows = [
-            {"id": u.id, "attributes": u.attributes, "created_at": to_epoch(u.created_at)}
-            for u in users
+            {"id": s, "attributes": u.attributes, "created_at": to_epoch(u.created_at)}
+            for s, u in zip(stored, given, strict=True)
+            if s not in gone
         ]
-        check_texts("users", {"id": [r["id"] for r in rows]})
         return bulk.upsert(self._conn, t.users, rows)
 
     def existing_item_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of `ids` that are items in the store."""
         wanted = list(set(ids))
+        if self.dialect == "postgresql":  # one query, the ids as one array parameter
+            found_rows = self._conn.exec_driver_sql(
+                f"SELECT id FROM {t.items.name} WHERE id = ANY(%s)", (wanted,)
+            )
+            return {row[0] for row in found_rows}
         found: set[str] = set()
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
@@ -180,7 +197,11 @@ class Batch:
             return AppendResult(0, 0)
         check_texts("events", columns)
         self._check_kinds(columns["kind"])
-        placeholders = self._check_items(columns["item_id"], unknown_items)
+        placeholders = self._check_items(columns["item_id"], unknown_items)  # lines as given
+        columns, forgotten = self._stored_users(columns)
+        n -= forgotten
+        if n == 0:
+            return AppendResult(0, 0, placeholders, forgotten)
         now = now_epoch()
         if self.dialect == "postgresql" and n >= bulk.COPY_MIN_ROWS:
             inserted = bulk.copy_events(self._conn, columns, now)
@@ -191,7 +212,21 @@ class Batch:
             inserted = bulk.insert_ignore(
                 self._conn, t.events, {c: columns[c] for c in t.EVENT_COLUMNS}
             )
-        return AppendResult(inserted, n - inserted, placeholders)
+        return AppendResult(inserted, n - inserted, placeholders, forgotten)
+
+    def _stored_users(
+        self, columns: Mapping[str, Sequence[Any]]
+    ) -> tuple[Mapping[str, Sequence[Any]], int]:
+        """`columns` with the user ids as stored, without the events of deleted shoppers dated
+        at or before their deletion; and how many such events were left out."""
+        users = self._privacy.stored_many(columns["user_id"])
+        if self._privacy.pseudonymised:
+            columns = {**columns, "user_id": users}
+        keep = fresh_rows(self._conn, self._privacy, cast(list[str], users), columns["ts"])
+        if keep is None:
+            return columns, 0
+        kept = {c: [v for v, k in zip(columns[c], keep, strict=True) if k] for c in columns}
+        return kept, len(keep) - sum(keep)
 
     def event_kinds(self) -> list[EventKindInfo]:
         """Built-in kinds (in :class:`~cartwise.data.schema.EventKind` order), then the
@@ -252,8 +287,10 @@ class Batch:
         )
 
     def _check_items(self, item_ids: Sequence[str | None], policy: UnknownItemPolicy) -> int:
-        named = {i for i in item_ids if i is not None}
-        missing = named - self.existing_item_ids(named)
+        named = set(item_ids)
+        named.discard(None)  # set arithmetic at C speed: this runs over every imported event
+        known = cast(set[str], named)
+        missing = known - self.existing_item_ids(known)
         if not missing:
             return 0
         if policy == "reject":

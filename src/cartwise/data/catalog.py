@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import JSON, Column, Text, bindparam, cast, select
 
+from cartwise.data import lean
 from cartwise.data import tables as t
 from cartwise.data.dataset import Vocabulary
 from cartwise.data.schema import Item
@@ -137,14 +138,18 @@ def catalog_mark(store: Store) -> int:
 
 _BY_IDS = select(t.items).where(t.items.c.id.in_(bindparam("ids", expanding=True)))
 _ITEM_COLUMNS = [c.name for c in t.items.columns]
-# The same rows with the JSON columns as their stored text: a hashable row that says whether
+# The item rows with the JSON columns as their stored text: a hashable row that says whether
 # the item changed, decoded only when it did.
-_BY_IDS_RAW = select(
-    *(cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in t.items.columns)
-).where(t.items.c.id.in_(bindparam("ids", expanding=True)))
 _JSON_COLUMNS = [
     n for n, c in zip(_ITEM_COLUMNS, t.items.columns, strict=True) if isinstance(c.type, JSON)
 ]
+_RAW_COLUMNS = ", ".join(f"CAST({n} AS TEXT)" if n in _JSON_COLUMNS else n for n in _ITEM_COLUMNS)
+
+
+def _raw_sql(n: int) -> str:
+    """The item rows of `n` ids, JSON columns as text, as plain SQL (the per-request read, see
+    :mod:`cartwise.data.lean`)."""
+    return f"SELECT {_RAW_COLUMNS} FROM {t.items.name} WHERE id IN ({lean.marks(n)})"
 
 
 def _item(data: dict[str, Any]) -> Item:
@@ -197,8 +202,7 @@ class ItemRows:
         with self.store.engine.connect() as conn:
             for start in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[start : start + _IN_CHUNK]
-                for row in conn.execute(_BY_IDS_RAW, {"ids": chunk}):
-                    raw = tuple(row)
+                for raw in lean.run(conn, _raw_sql(len(chunk)), chunk):
                     built = self._built.get(raw[0])
                     found[raw[0]] = built[1] if built and built[0] == raw else self._build(raw)
         return found

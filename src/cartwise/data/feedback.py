@@ -3,6 +3,10 @@
 Every answer the service gives gets a ``recommendation_id`` and a row in ``served``; feedback
 (impression, click, purchase) names that id and one of the items shown, so click-through rates
 per model version are a join away (:func:`online_metrics`).
+
+Shopper ids are stored as the store keeps them (:mod:`cartwise.data.privacy`); an answer for a
+deleted shopper who has not come back is logged without their id
+(:func:`cartwise.data.deletion.drop_deleted_ids`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from cartwise.data.deletion import drop_deleted_ids
 from cartwise.data.store import Store, to_epoch
 from cartwise.data.tables import feedback, metadata, served
 from cartwise.errors import BatchError
@@ -48,10 +53,15 @@ def log_served(
     item_ids: Sequence[str],
 ) -> str:
     """Record an answer; returns its new recommendation id."""
-    row = _served_row(scenario, user_id, model_version, item_ids)
+    row = _served_row(scenario, _stored(store, user_id), model_version, item_ids)
     with store.engine.begin() as conn:
+        drop_deleted_ids(conn, store.privacy, [row])
         conn.execute(_INSERT_SERVED, row)
     return str(row["recommendation_id"])
+
+
+def _stored(store: Store, user_id: str | None) -> str | None:
+    return None if user_id is None else store.privacy.stored(user_id)
 
 
 def _served_row(
@@ -96,7 +106,7 @@ class ServedLog:
         item_ids: Sequence[str],
     ) -> str:
         """Record an answer (committed on return); returns its new recommendation id."""
-        row = _served_row(scenario, user_id, model_version, item_ids)
+        row = _served_row(scenario, _stored(self.store, user_id), model_version, item_ids)
         done: Future[None] = Future()
         self._ensure_started()
         self._rows.put((row, done))
@@ -125,7 +135,9 @@ class ServedLog:
     def _write(self, jobs: list[tuple[dict[str, Any], Future[None]]]) -> None:
         try:
             with self.store.engine.begin() as conn:
-                conn.execute(_INSERT_SERVED, [row for row, _ in jobs])
+                rows = [row for row, _ in jobs]
+                drop_deleted_ids(conn, self.store.privacy, rows)
+                conn.execute(_INSERT_SERVED, rows)
         except BaseException as exc:  # each caller gets the error in its own thread
             if len(jobs) == 1:
                 jobs[0][1].set_exception(exc)
@@ -183,7 +195,7 @@ def record_feedback(store: Store, records: Sequence[FeedbackRecord]) -> Feedback
         }
         new = [r for r in rows if _key(r) not in have]
         if new:
-            conn.execute(_insert_ignoring_duplicates(conn), [_stored(r) for r in new])
+            conn.execute(_insert_ignoring_duplicates(conn), [_without_implied(r) for r in new])
     explicit = sum(1 for r in rows if not r["implied"])
     stored = sum(1 for r in new if not r["implied"])
     return FeedbackStored(stored, explicit - stored, len(new) - stored)
@@ -220,7 +232,7 @@ def _key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (row["recommendation_id"], row["item_id"], row["kind"])
 
 
-def _stored(row: dict[str, Any]) -> dict[str, Any]:
+def _without_implied(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "implied"}
 
 

@@ -1,18 +1,18 @@
 """A shopper's recent behaviour, read lean at request time.
 
-Only the columns a request needs, with statements compiled once (SQLAlchemy caches them by
-identity), and no record objects: these reads run on every recommendation request.
+Only the columns a request needs, as plain SQL (:mod:`cartwise.data.lean`), and no record
+objects: these reads run on every recommendation request.
 
 A history is a list of :data:`Touch` tuples ``(item_id, kind, epoch seconds)``, oldest first;
-which kinds it holds is the caller's choice (the kinds its model reads).
+which kinds it holds is the caller's choice (the kinds its model reads). Shopper ids are the
+shop's own (looked up as the store keeps them: :mod:`cartwise.data.privacy`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
-
+from cartwise.data import lean
 from cartwise.data import tables as t
 from cartwise.data.schema import POSITIVE_KINDS, EventKind
 from cartwise.data.store import Store
@@ -23,28 +23,19 @@ Touched = tuple[str, str, float | None]
 #: The built-in kinds that express interest: the default history.
 DEFAULT_KINDS: tuple[str, ...] = tuple(sorted(k.value for k in POSITIVE_KINDS))
 
-_E = t.events.c
-
-_RECENT = (
-    select(_E.item_id, _E.kind, _E.ts)
-    .where(
-        _E.user_id == bindparam("user_id"),
-        _E.kind.in_(bindparam("kinds", expanding=True)),
-        _E.item_id.is_not(None),
-    )
-    .order_by(_E.ts.desc(), _E.seq.desc())
-    .limit(bindparam("limit"))
+_EVENTS = t.events.name
+_PURCHASE = EventKind.PURCHASE.value
+_BOUGHT_SQL = (
+    f"SELECT DISTINCT item_id FROM {_EVENTS} "
+    f"WHERE user_id = ? AND kind = '{_PURCHASE}' AND item_id IS NOT NULL"
 )
 
-_PURCHASED = (
-    select(_E.item_id)
-    .distinct()
-    .where(
-        _E.user_id == bindparam("user_id"),
-        _E.kind == EventKind.PURCHASE.value,
-        _E.item_id.is_not(None),
+
+def _recent_sql(n_kinds: int) -> str:
+    return (
+        f"SELECT item_id, kind, ts FROM {_EVENTS} WHERE user_id = ? AND kind IN "
+        f"({lean.marks(n_kinds)}) AND item_id IS NOT NULL ORDER BY ts DESC, seq DESC LIMIT ?"
     )
-)
 
 
 def shopper_events(
@@ -57,12 +48,10 @@ def shopper_events(
 ) -> tuple[list[Touched], set[str]]:
     """:func:`recent_items` and (with `purchases`, else an empty set) the ids of every item the
     shopper bought, on one pooled connection: what a recommendation request reads."""
-    params = {"user_id": user_id, "limit": limit, "kinds": list(kinds)}
+    stored = store.privacy.stored(user_id)
     with store.engine.connect() as conn:
-        rows = conn.execute(_RECENT, params).all()
-        bought = (
-            {str(i) for i in conn.scalars(_PURCHASED, {"user_id": user_id})} if purchases else set()
-        )
+        rows = lean.run(conn, _recent_sql(len(kinds)), [stored, *kinds, limit])
+        bought = {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [stored])} if purchases else set()
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)], bought
 
 
@@ -70,13 +59,13 @@ def recent_items(
     store: Store, user_id: str, limit: int, *, kinds: Sequence[str] = DEFAULT_KINDS
 ) -> list[Touched]:
     """(item_id, kind, time) of the shopper's latest `limit` events of `kinds`, oldest first."""
-    params = {"user_id": user_id, "limit": limit, "kinds": list(kinds)}
+    stored = store.privacy.stored(user_id)
     with store.engine.connect() as conn:
-        rows = conn.execute(_RECENT, params).all()
+        rows = lean.run(conn, _recent_sql(len(kinds)), [stored, *kinds, limit])
     return [(str(i), str(k), float(ts)) for i, k, ts in reversed(rows)]
 
 
 def purchased_items(store: Store, user_id: str) -> set[str]:
     """Ids of every item the shopper bought."""
     with store.engine.connect() as conn:
-        return {str(i) for i in conn.scalars(_PURCHASED, {"user_id": user_id})}
+        return {str(r[0]) for r in lean.run(conn, _BOUGHT_SQL, [store.privacy.stored(user_id)])}

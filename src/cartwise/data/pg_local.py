@@ -104,8 +104,10 @@ class LocalPostgres:
             raise StoreError(reason)
         bin_dir = find_bin_dir()
         assert bin_dir is not None
-        folder = Path(tempfile.mkdtemp(prefix=prefix))
         as_user = SERVICE_USER if os.geteuid() == 0 else None
+        # as root, in /tmp itself: $TMPDIR may be a folder the postgres user cannot enter
+        parent = "/tmp" if as_user and Path("/tmp").is_dir() else None
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         if as_user:
             entry = pwd.getpwnam(as_user)
             os.chown(folder, entry.pw_uid, entry.pw_gid)

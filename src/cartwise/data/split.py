@@ -197,7 +197,15 @@ def _holdout_days(data: Dataset, last_days: float) -> tuple[Dataset, EvalSet]:
     if data.timestamps is None or not data.n_interactions:
         raise DataError(f"dataset '{data.name}' has no timestamps; hold out the latest events")
     newest = max(float(ts.max()) for ts in data.timestamps if len(ts))
-    cut = newest - last_days * 86_400.0
+    return holdout_from(data, newest - last_days * 86_400.0)
+
+
+def holdout_from(data: Dataset, cut: float) -> tuple[Dataset, EvalSet]:
+    """The events before `cut` (epoch seconds) as training data, and as validation each
+    shopper seen before it with the items they turned to from `cut` on that they had not
+    touched before (the test set of :func:`temporal_cut`)."""
+    if data.timestamps is None:
+        raise DataError(f"dataset '{data.name}' has no timestamps; hold out the latest events")
     return events_before(data, cut), temporal_cut(data, cut).test
 
 

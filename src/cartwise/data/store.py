@@ -31,6 +31,8 @@ from cartwise.data import tables as t
 from cartwise.data.batch import AppendResult, Batch, UnknownItemPolicy
 from cartwise.data.bulk import json_text
 from cartwise.data.connect import make_engine, shown_url, store_url
+from cartwise.data.deletion import DeletionReceipt, forget, receipts
+from cartwise.data.privacy import Privacy, check_mode
 from cartwise.data.schema import Event, EventKindInfo, Item, User
 from cartwise.data.times import from_epoch, to_epoch
 from cartwise.errors import NotFoundError, StoreError
@@ -47,11 +49,11 @@ def _row_item(row: Any) -> Item:
     return Item(**data)
 
 
-def _row_event(row: Any) -> Event:
+def _row_event(row: Any, user_id: str) -> Event:
     m = row._mapping
     return Event(
         event_id=m["event_id"],
-        user_id=m["user_id"],
+        user_id=user_id,
         session_id=m["session_id"],
         item_id=m["item_id"],
         kind=m["kind"],
@@ -63,16 +65,28 @@ def _row_event(row: Any) -> Event:
 
 
 class Store:
-    """Items, users and events in a SQL database. Safe to share between threads."""
+    """Items, users and events in a SQL database. Safe to share between threads.
 
-    def __init__(self, url: str | Path, *, echo: bool = False) -> None:
+    Args:
+        url: a SQLite path or SQLAlchemy URL.
+        echo: log every SQL statement.
+        privacy: how shopper ids are kept (default: as the settings say,
+            :meth:`Privacy.from_settings`). Every method takes the shop's own shopper ids;
+            with pseudonymisation on, the store keeps and looks up their pseudonyms.
+    """
+
+    def __init__(
+        self, url: str | Path, *, echo: bool = False, privacy: Privacy | None = None
+    ) -> None:
         self.url = store_url(url)
+        self.privacy = privacy or Privacy.from_settings()
         options: dict[str, Any] = {}
         if self.url.startswith("postgresql"):
             options["pool_pre_ping"] = True  # a replica survives a database restart
         self.engine: Engine = make_engine(self.url, echo=echo, **options)
         try:
             self.schema_version = migrate.prepare(self.engine)
+            check_mode(self.engine, self.privacy, shown_url(self.url))
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(
@@ -89,11 +103,11 @@ class Store:
         return self.engine.dialect.name
 
     @classmethod
-    def open(cls, url: str | Path) -> Store:
+    def open(cls, url: str | Path, *, privacy: Privacy | None = None) -> Store:
         """Open (creating if needed) the store at a path or SQLAlchemy URL."""
         if "://" not in str(url):
             Path(str(url)).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return cls(url)
+        return cls(url, privacy=privacy)
 
     def close(self) -> None:
         """Release connections."""
@@ -104,7 +118,7 @@ class Store:
     def batch(self) -> Iterator[Batch]:
         """One transaction for several writes: all of them land, or none."""
         with self.engine.begin() as conn:
-            yield Batch(conn)
+            yield Batch(conn, self.privacy)
 
     def upsert_items(self, items: Iterable[Item]) -> int:
         """Insert or replace items by id, in one transaction."""
@@ -140,22 +154,23 @@ class Store:
         return [k.name for k in self.event_kinds() if k.positive]
 
     def delete_user(self, user_id: str) -> dict[str, int]:
-        """Remove a shopper and everything derived from them, in one transaction.
+        """:meth:`forget_user`, returning the number of rows removed per table."""
+        return self.forget_user(user_id).removed
 
-        Returns the number of rows removed per table. Raises NotFoundError if the user is unknown
-        and has no events.
+    def forget_user(self, user_id: str) -> DeletionReceipt:
+        """Remove a shopper from every table and keep a receipt, in one transaction
+        (:func:`cartwise.data.deletion.forget`: what later requests for the id may do).
+
+        Raises:
+            NotFoundError: nothing is stored about the shopper.
         """
-        removed: dict[str, int] = {}
-        with self.engine.begin() as conn:
-            for table in t.metadata.sorted_tables:
-                col = table.c.get("user_id")
-                if col is not None:
-                    removed[table.name] = conn.execute(delete(table).where(col == user_id)).rowcount
-            removed["users"] = conn.execute(delete(t.users).where(t.users.c.id == user_id)).rowcount
-        if not any(removed.values()):
-            raise NotFoundError(f"user '{user_id}' is not in the store; nothing was deleted")
-        _log.info("deleted user %s: %s", user_id, removed)
-        return removed
+        return forget(self.engine, self.privacy, user_id)
+
+    def deletion_receipts(
+        self, *, user_id: str | None = None, limit: int = 100
+    ) -> list[DeletionReceipt]:
+        """Deletion receipts, newest first; with `user_id`, only that shopper's."""
+        return receipts(self.engine, self.privacy, user_id=user_id, limit=limit)
 
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the catalog (its events stay as history)."""
@@ -174,15 +189,17 @@ class Store:
 
     def get_user(self, user_id: str) -> User:
         """The user with this id; NotFoundError if absent."""
+        stored = self.privacy.stored(user_id)
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+            row = conn.execute(select(t.users).where(t.users.c.id == stored)).first()
         if row is None:
             raise NotFoundError(f"user '{user_id}' is not in the store")
         m = row._mapping
-        return User(id=m["id"], attributes=m["attributes"], created_at=from_epoch(m["created_at"]))
+        return User(id=user_id, attributes=m["attributes"], created_at=from_epoch(m["created_at"]))
 
     def users(self, *, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
-        """A page of shoppers ordered by id, and how many there are in all."""
+        """A page of shoppers ordered by id, and how many there are in all (their stored ids:
+        pseudonyms when ids are pseudonymised)."""
         u = t.users.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.users).order_by(u.id).limit(limit).offset(offset)).all()
@@ -222,12 +239,13 @@ class Store:
         kinds: Iterable[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """A shopper's events in chronological order (ties in insertion order).
+        """A shopper's events in chronological order (ties in insertion order), with the
+        shop's id `user_id` in them.
 
         With `limit`, the most recent `limit` events, still oldest first.
         """
         c = t.events.c
-        stmt = select(t.events).where(c.user_id == user_id)
+        stmt = select(t.events).where(c.user_id == self.privacy.stored(user_id))
         if since is not None:
             stmt = stmt.where(c.ts >= to_epoch(since))
         if kinds is not None:
@@ -237,7 +255,7 @@ class Store:
         else:
             stmt = stmt.order_by(c.ts, c.seq)
         with self.engine.connect() as conn:
-            found = [_row_event(r) for r in conn.execute(stmt)]
+            found = [_row_event(r, user_id) for r in conn.execute(stmt)]
         return found[::-1] if limit is not None else found
 
     def events_frame(
@@ -292,6 +310,19 @@ class Store:
                 name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
                 for name, table in (("items", t.items), ("users", t.users), ("events", t.events))
             }
+
+    def event_mark(self) -> int:
+        """The sequence number of the latest stored event (0 when there is none): a snapshot
+        read after this call holds at least the events up to it (:meth:`events_after`)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.max(t.events.c.seq))) or 0)
+
+    def events_after(self, mark: int) -> int:
+        """How many events were stored after the one numbered `mark` (arrival order, whatever
+        their timestamps: a back-filled import counts too)."""
+        c = t.events.c
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).where(c.seq > mark)) or 0)
 
     def size_bytes(self) -> int:
         """Space the store's tables take, indexes included (SQLite: the database's pages,

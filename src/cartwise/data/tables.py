@@ -4,9 +4,12 @@ Times are stored as float seconds since the Unix epoch (UTC): compact, indexable
 is exact. `events.seq` is the insertion order, used to keep ties in input order.
 
 Any table with a `user_id` column holds data about a shopper; `Store.delete_user` clears the
-shopper from every such table, so tables added later (feedback, caches) are covered too. Such
-tables are defined here, on the one `metadata`, so that every process that opens a Store (the
-CLI's `delete-user` included) creates and clears them, whether or not it imports the service.
+shopper from every such table and `cartwise export-user` reads them all, so tables added later
+(feedback, experiment assignments, caches) are covered too: a table that holds shopper ids must
+name that column `user_id` (``tests/data/test_privacy_tables.py`` fails on a table that is
+neither so named nor listed as holding no shopper data). Such tables are defined here, on the
+one `metadata`, so that every process that opens a Store (the CLI's `delete-user` included)
+creates and clears them, whether or not it imports the service.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ served = Table(
     Column("ts", Float, nullable=False),
     Index("ix_served_user", "user_id"),
     Index("ix_served_version", "model_version"),
+    Index("ix_served_ts", "ts"),  # retention (cartwise purge) deletes the oldest first
 )
 
 #: Impressions, clicks and purchases on served items, joined to `served` by recommendation_id.
@@ -127,6 +131,31 @@ feedback = Table(
     Column("ts", Float, nullable=False),
     Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
     Index("ix_feedback_user", "user_id"),
+)
+
+#: One row per shopper deletion: when, what was removed (rows per table) and a keyed hash of
+#: the shopper's stored id (``key_id`` names the key), never the id itself. The hash lets a
+#: deletion be looked up by id and a later request for the same id be recognised
+#: (:mod:`cartwise.data.deletion`). No `user_id` column: a deletion keeps the receipt.
+deletion_receipts = Table(
+    "deletion_receipts",
+    metadata,
+    Column("receipt_id", String(32), primary_key=True),
+    Column("id_hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("deleted_at", Float, nullable=False),
+    Column("removed", JSON, nullable=False),
+    Index("ix_deletion_receipts_hash", "id_hash"),
+)
+
+#: What the store must remember about its privacy settings (:mod:`cartwise.data.privacy`): how
+#: shopper ids are stored ("user_ids": "raw" or the fingerprint of the pseudonymisation key)
+#: and, when no receipt key is configured, the random key the receipts' hashes use.
+privacy_state = Table(
+    "privacy_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(256), nullable=False),
 )
 
 EVENT_COLUMNS: tuple[str, ...] = (

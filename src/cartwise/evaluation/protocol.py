@@ -108,14 +108,14 @@ def evaluate(
         )
     best = np.fromiter((r.min() for r in target_ranks), dtype=np.int64, count=len(target_ranks))
     top = np.concatenate(tops)
-    metrics = _metrics(best, target_ranks, ks, single)
+    metrics = rank_metrics(best, target_ranks, ks, single)
     metrics[f"coverage@{TOP_N}"] = m.coverage(top, n_items)
     metrics[f"novelty@{TOP_N}"] = m.novelty(top, popularity)
     _log.info("%s on %d users: %s", model.name, len(evalset), _fmt(metrics))
     return EvalResult(metrics, np.asarray(evalset.users), best, target_ranks)
 
 
-def _metrics(
+def rank_metrics(
     best: np.ndarray, target_ranks: list[np.ndarray], ks: Sequence[int], single: bool
 ) -> dict[str, float]:
     """HR, NDCG and Recall at each K, and MRR, from the targets' ranks."""

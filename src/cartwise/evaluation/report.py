@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,12 +103,25 @@ def _png(fig: Figure) -> bytes:
 
 
 def write_report(
-    runs: Sequence[ModelRun], folder: Path, *, dataset: str, formats: Sequence[str] = ("md", "html")
+    runs: Sequence[ModelRun],
+    folder: Path,
+    *,
+    dataset: str,
+    formats: Sequence[str] = ("md", "html"),
+    protocol: str = "Leave-one-out",
 ) -> list[Path]:
-    """Write report.md / report.html (and the PNG plots) into `folder`; returns the paths."""
+    """Write report.md / report.html (and the PNG plots) into `folder`, and every figure at
+    full precision in results.json; returns the paths.
+
+    Args:
+        protocol: the split in words, e.g. "Leave-one-out" or "Temporal split at ...".
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    results = folder / "results.json"
+    record = {"dataset": dataset, "protocol": protocol, "runs": [r.to_dict() for r in runs]}
+    results.write_text(json.dumps(record, indent=2, default=str))
     plots = {"metrics.png": bar_plot(runs), "sasrec_valid_ndcg.png": history_plot(runs)}
-    written: list[Path] = []
+    written: list[Path] = [results]
     for name, data in plots.items():
         if data is not None:
             (folder / name).write_bytes(data)
@@ -115,7 +129,7 @@ def write_report(
     rows = metrics_rows(runs)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if "md" in formats:
-        lines = [f"# Evaluation on {dataset}", "", f"Leave-one-out, full ranking; {stamp}.", ""]
+        lines = [f"# Evaluation on {dataset}", "", f"{protocol}, full ranking; {stamp}.", ""]
         lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines += ["", *(f"![{n}]({n})" for n, d in plots.items() if d is not None), ""]
@@ -125,7 +139,15 @@ def write_report(
         written.append(path)
     if "html" in formats:
         path = folder / "report.html"
-        path.write_text(_html(runs, rows, plots, dataset, stamp))
+        path.write_text(
+            _html(
+                runs,
+                rows,
+                plots,
+                dataset,
+                f"{protocol}, full ranking, seen items filtered; {stamp}",
+            )
+        )
         written.append(path)
     return written
 
@@ -135,7 +157,7 @@ def _html(
     rows: list[list[str]],
     plots: dict[str, bytes | None],
     dataset: str,
-    stamp: str,
+    about: str,
 ) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
     body = "".join(
@@ -155,6 +177,6 @@ def _html(
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}</style>"
         f"<h1>Evaluation on {html.escape(dataset)}</h1>"
-        f"<p>Leave-one-out, full ranking, seen items filtered; {stamp}.</p>"
+        f"<p>{html.escape(about)}.</p>"
         f"<table><tr>{head}</tr>{body}</table>{images}<ul>{configs}</ul>"
     )

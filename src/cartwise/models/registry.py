@@ -18,6 +18,7 @@ from cartwise.models.ease import EASE
 from cartwise.models.hybrid import Hybrid
 from cartwise.models.itemknn import ItemKNN
 from cartwise.models.popularity import Popularity
+from cartwise.models.ranker import Ranker
 from cartwise.models.sasrec import SASRec
 from cartwise.models.text import ContentModel
 
@@ -30,6 +31,7 @@ REGISTRY: dict[str, type[Recommender]] = {
     SASRec.name: SASRec,
     ContentModel.name: ContentModel,
     Hybrid.name: Hybrid,
+    Ranker.name: Ranker,
 }
 
 

@@ -88,9 +88,32 @@ def attribute(model: Recommender, history: Sequence[Touch], chosen: Sequence[int
 def reasons_from_scores(
     rows: np.ndarray, touches: Sequence[Touch], chosen: Sequence[int]
 ) -> list[str]:
-    """Reasons from the scores of :func:`evidence_queries` (one row per touch, then empty)."""
-    floors = finite_floors(rows)
-    return [_reason(rows[:, j].astype(np.float64), floors, touches) for j in chosen]
+    """Reasons from the scores of :func:`evidence_queries` (one row per touch, then empty),
+    for every chosen column at once (this runs on every request).
+
+    An item is credited to the history item scoring it highest, when some history item moved
+    its score at all (beyond a 1e-6 relative tolerance) and either the single-item scores
+    differ or the best one lifts it above that row's floor; otherwise it is popular (its
+    empty-history score is above the floor) or filler. A non-finite score makes it filler.
+    """
+    if not len(chosen):
+        return []
+    floors = finite_floors(rows).astype(np.float64)
+    cols = rows[:, list(chosen)].astype(np.float64)  # (touches + 1, k)
+    finite = np.asarray(np.isfinite(cols).all(axis=0))
+    safe = np.where(np.isfinite(cols), cols, 0.0)
+    tol = 1e-6 * np.maximum(1.0, np.abs(safe).max(axis=0))
+    alone, base = safe[:-1], safe[-1]
+    popular = base > floors[-1] + tol
+    moved = safe.max(axis=0) - safe.min(axis=0) > tol  # some history item changes the score
+    best = alone.argmax(axis=0)
+    lifted = alone[best, np.arange(len(chosen))] > floors[best] + tol
+    credit = moved & ((alone.max(axis=0) - alone.min(axis=0) > tol) | lifted)
+    columns = zip(finite.tolist(), credit.tolist(), best.tolist(), popular.tolist(), strict=True)
+    return [
+        FILLER if not ok else because(touches[b]) if c else POPULAR if p else FILLER
+        for ok, c, b, p in columns
+    ]
 
 
 def finite_floors(rows: np.ndarray) -> np.ndarray:
@@ -109,22 +132,3 @@ def finite_floors(rows: np.ndarray) -> np.ndarray:
         r = rows[i]
         out[i] = r[np.isfinite(r)].min(initial=np.inf)
     return out
-
-
-def _reason(col: np.ndarray, floors: np.ndarray, touches: Sequence[Touch]) -> str:
-    """Credit the history item scoring `j` highest, if any history item moved its score.
-
-    `col` holds j's score under each single-item history, then under the empty history;
-    `floors` is each row's lowest score (what "no evidence at all" scores).
-    """
-    if not np.isfinite(col).all():
-        return FILLER
-    tol = 1e-6 * max(1.0, float(np.abs(col).max()))
-    alone, base = col[:-1], col[-1]
-    popular = POPULAR if base > floors[-1] + tol else FILLER
-    if col.max() - col.min() <= tol:
-        return popular  # identical with or without any history item: history plays no part
-    best = int(np.argmax(alone))
-    if alone.max() - alone.min() > tol or alone[best] > floors[best] + tol:
-        return because(touches[best])
-    return popular

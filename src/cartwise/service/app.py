@@ -29,7 +29,18 @@ from cartwise.service.auth import KeyRing
 from cartwise.service.errors import install_error_handlers
 from cartwise.service.http import BodyLimitMiddleware
 from cartwise.service.metrics import Metrics, MetricsMiddleware
-from cartwise.service.routes import admin, catalog, events, feedback, recommend, search, widget
+from cartwise.service.routes import (
+    admin,
+    catalog,
+    events,
+    feedback,
+    recommend,
+    reports,
+    search,
+    versions,
+    widget,
+)
+from cartwise.service.routes import privacy as privacy_routes
 from cartwise.serving.engine import Engine
 
 _log = logging.getLogger(__name__)
@@ -82,7 +93,10 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     for module_router in (
         admin.public,
         admin.reader,
-        admin.admin,
+        versions.reader,
+        versions.admin,
+        reports.reader,
+        reports.admin,
         catalog.reader,
         catalog.writer,
         catalog.admin,
@@ -91,6 +105,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         search.reader,
         feedback.writer,
         feedback.reader,
+        privacy_routes.admin,
     ):
         app.include_router(module_router)
     app.include_router(widget.public)  # the storefront widget's script

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartwise.serving.cache import AnswerCache
+from cartwise.serving.states import ScoreCache
 
 #: Histogram bucket upper bounds, in seconds.
 BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -49,9 +50,14 @@ class Metrics:
             hist.total += seconds
 
     def render(
-        self, model_version: str | None, ready: bool, answers: AnswerCache | None = None
+        self,
+        model_version: str | None,
+        ready: bool,
+        answers: AnswerCache | None = None,
+        states: ScoreCache | None = None,
     ) -> str:
-        """The Prometheus exposition text (with the answer cache's counters when given)."""
+        """The Prometheus exposition text (with the answer and score caches' counters when
+        given)."""
         with self._lock:
             requests = sorted(self._requests.items())
             latency = [(k, _Histogram(list(h.counts), h.total)) for k, h in self._latency.items()]
@@ -93,6 +99,14 @@ class Metrics:
                 "# HELP cartwise_answer_cache_entries Answers kept by this process.",
                 "# TYPE cartwise_answer_cache_entries gauge",
                 f"cartwise_answer_cache_entries {len(answers)}",
+            ]
+        if states is not None:
+            lines += [
+                "# HELP cartwise_score_cache_rows_total Model score rows of this process: hit "
+                "(a history scored before), miss (computed).",
+                "# TYPE cartwise_score_cache_rows_total counter",
+                f'cartwise_score_cache_rows_total{{result="hit"}} {states.hits}',
+                f'cartwise_score_cache_rows_total{{result="miss"}} {states.misses}',
             ]
         return "\n".join(lines) + "\n"
 

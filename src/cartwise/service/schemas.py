@@ -62,9 +62,11 @@ class UsersIn(_Body):
 
 
 class UpsertOut(_Body):
-    """How many records were written."""
+    """How many records were written (users: deleted shoppers are not re-created this way,
+    only new events bring one back; ``skipped_deleted`` counts them, present when not 0)."""
 
     upserted: int
+    skipped_deleted: int = 0
 
 
 class ItemsOut(_Body):
@@ -88,23 +90,18 @@ class EventsIn(_Body):
 
 
 class EventsOut(_Body):
-    """Events written, and events skipped because their id was already stored."""
+    """Events written, events skipped because their id was already stored, and events left
+    out as history of a deleted shopper (dated at or before the deletion; present when not 0)."""
 
     inserted: int
     duplicates: int
+    deleted_history: int = 0
 
 
 class EventList(_Body):
     """A shopper's events, oldest first."""
 
     events: list[Event]
-
-
-class DeletedOut(_Body):
-    """Rows removed per table."""
-
-    user_id: str
-    removed: dict[str, int]
 
 
 class DeletedItemOut(_Body):
@@ -326,14 +323,78 @@ class StatsOut(_Body):
     model_info: dict[str, Any]
 
 
+class OnlineTotals(_Body):
+    """What shoppers did with one version's answers: in total and per scenario."""
+
+    served: int
+    impressions: int
+    clicks: int
+    purchases: int
+    ctr: float | None
+    scenarios: dict[str, dict[str, Any]]
+
+
+class VersionOut(_Body):
+    """One saved model version with its offline and online metrics side by side.
+
+    ``window``: first and last event time it learnt from; ``settings``: what training was
+    asked for (``config``: the model's full configuration); ``offline``: validation metrics on
+    the holdout; ``gate``: the activation gate's decision when it was trained;
+    ``deleted_shoppers``: set when shoppers it learnt from were deleted since.
+    """
+
+    version: str
+    model: str | None
+    active: bool
+    rollback_target: bool
+    trained_at: str | None
+    window: dict[str, Any] | None
+    settings: dict[str, Any]
+    config: dict[str, Any]
+    data: dict[str, Any]
+    holdout: dict[str, Any]
+    offline: dict[str, float]
+    online: OnlineTotals
+    gate: dict[str, Any] | None
+    deleted_shoppers: dict[str, Any] | None
+    error: str | None = None
+
+
 class ModelsOut(_Body):
-    """Saved model versions, oldest first, and the active one."""
+    """Saved model versions, oldest first (names, and each in detail), the active one and the
+    one a rollback would activate."""
 
     versions: list[str]
     active: str | None
+    rollback_target: str | None = None
+    details: list[VersionOut] = []
 
 
 class ActivatedOut(_Body):
-    """The version now active."""
+    """The version now active, and the one active before."""
 
     active: str
+    previous: str | None = None
+
+
+class PrunedOut(_Body):
+    """Versions deleted by a prune, and those left."""
+
+    deleted: list[str]
+    kept: list[str]
+
+
+class ReportJobOut(_Body):
+    """A store evaluation job: ``running``, ``done`` or ``failed``; ``report``: where its HTML
+    report is served once done; ``new``: whether this request started it (false: one was
+    already running)."""
+
+    id: str
+    state: Literal["running", "done", "failed"]
+    started: str
+    finished: str | None
+    exit_code: int | None
+    about: dict[str, Any]
+    log_tail: str
+    report: str | None
+    new: bool = False

@@ -33,6 +33,7 @@ from cartwise.serving.active import ActiveModel, ModelView
 from cartwise.serving.cache import DEFAULT_CAPACITY, AnswerCache
 from cartwise.serving.catalog import CatalogSnapshot, PerCatalog
 from cartwise.serving.context import Context
+from cartwise.serving.privacy import Deletion, forget_shopper
 from cartwise.serving.scenarios import ads, items, personal, search
 from cartwise.serving.scorer import Scorer
 from cartwise.serving.states import DEFAULT_BYTES
@@ -186,6 +187,11 @@ class Engine:
         version's name."""
         return train_on_store(self.store, self.versions, model_name, config, rng=rng,
                               holdout=holdout, activate=activate, progress=progress)  # fmt: skip
+
+    def delete_user(self, user_id: str) -> Deletion:
+        """Forget a shopper: every row about them (a receipt is kept), and the saved model
+        versions marked as containing a deleted shopper (:mod:`cartwise.serving.privacy`)."""
+        return forget_shopper(self.store, self.versions, user_id)
 
     # -- scenarios -----------------------------------------------------------------------------
     def recommend_user(

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -25,11 +28,26 @@ from torch.nn.parallel import DistributedDataParallel
 _log = logging.getLogger(__name__)
 
 _TIMEOUT = timedelta(minutes=30)  # rank 0 validates while the others wait at a collective
+_ALONE: ContextVar[bool] = ContextVar("cartwise_train_alone", default=False)
 
 
 def active() -> bool:
-    """Whether a process group of more than one process is open."""
+    """Whether a process group of more than one process is open (and this process is not
+    training :func:`alone`)."""
+    if _ALONE.get():
+        return False
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Train in this process only while inside (rank 0 fitting a model the other ranks do
+    not, such as the activation gate's reference model): no DDP, no collectives."""
+    token = _ALONE.set(True)
+    try:
+        yield
+    finally:
+        _ALONE.reset(token)
 
 
 def world() -> int:

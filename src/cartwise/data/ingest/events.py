@@ -30,6 +30,7 @@ from cartwise.data.ingest.cells import (
     texts,
 )
 from cartwise.data.ingest.readers import MappedTable
+from cartwise.data.privacy import Privacy
 from cartwise.data.schema import EventKind
 from cartwise.data.store import Batch, Store
 
@@ -122,7 +123,7 @@ def ingest_events(store: Store, source: MappedTable, opts: EventOptions) -> Even
         frame, users = frame[~missing], users[~missing]
     kinds, values = _kinds_and_values(source, frame, opts, [k.name for k in store.event_kinds()])
     rows = _negatives(source, _Rows(frame, users, kinds, values), opts, out.skipped)
-    data, items, dropped = _event_data(source, rows, opts)
+    data, items, dropped = _event_data(source, rows, opts, store.privacy)
     if dropped:
         out.skipped["duplicate event_id"] = dropped
     _write(store, source, data, items, opts, out)
@@ -191,9 +192,12 @@ def _optional(
 
 
 def _event_data(
-    source: MappedTable, rows: _Rows, opts: EventOptions
+    source: MappedTable, rows: _Rows, opts: EventOptions, privacy: Privacy
 ) -> tuple[dict[str, list[Any]], pd.Series, int]:
-    """Check and convert the other fields; returns the columns to write, item ids, rows dropped."""
+    """Check and convert the other fields; returns the columns to write, item ids, rows dropped.
+
+    Derived event ids hash the user ids as the store keeps them: with pseudonymisation on, an
+    id derived from the shop's own id would let anyone holding the database test a guess."""
     frame, index = rows.frame, rows.frame.index
     items = _optional(source, frame, "item_id", ids)
     sessions = _optional(source, frame, "session_id", ids)
@@ -217,7 +221,8 @@ def _event_data(
         id_list = event_ids.tolist()
     else:
         context_text = [None if c is None else json.dumps(c, sort_keys=True) for c in contexts]
-        parts = [rows.users, sessions, items, rows.kinds, queries, context_text]
+        users = privacy.stored_many(rows.users.tolist())
+        parts = [users, sessions, items, rows.kinds, queries, context_text]
         texts_ = [np.asarray(p, dtype=object) for p in parts]
         id_list = derived_event_ids(texts_, [rows.values], stamps)
     values = pd.Series(rows.values).astype(object).where(~np.isnan(rows.values), None)
@@ -341,6 +346,9 @@ def _write(
                 out.inserted += result.inserted
                 out.duplicates += result.duplicates
                 out.placeholders += result.placeholders
+                if result.deleted_history:
+                    key = "events of deleted shoppers, dated before their deletion"
+                    out.skipped[key] = out.skipped.get(key, 0) + result.deleted_history
                 bar.update(stop - start)
 
 

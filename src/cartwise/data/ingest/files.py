@@ -168,8 +168,7 @@ def ingest_file(
         store: where to write.
         kind: what the file holds.
         path: a .csv, .parquet or .jsonl/.ndjson file (.csv.gz and .jsonl.gz too).
-        mapping: Cartwise field → file column; unmapped fields are read from a column of
-            their own name.
+        mapping: Cartwise field → file column (a field not mapped: the column of its name).
         unknown_items: events naming an item the store lacks: "reject" (error) or
             "placeholder" (create an empty, unavailable item to fill in later).
         on_duplicate: an id repeated inside the file (items/users id, events event_id):
@@ -332,5 +331,12 @@ def _records_summary(
         len(source.table.frame),
         inserted=written.inserted,
         duplicates=written.duplicates,
-        skipped={"duplicate id": written.dropped} if written.dropped else {},
+        skipped={
+            reason: n
+            for reason, n in (
+                ("duplicate id", written.dropped),
+                ("deleted shoppers (new events bring a shopper back)", written.deleted),
+            )
+            if n
+        },
     )

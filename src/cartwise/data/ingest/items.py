@@ -54,12 +54,14 @@ _CONVERTERS: dict[str, Callable[[pd.Series], Any]] = {
 
 @dataclass(frozen=True)
 class RecordsWritten:
-    """What an items or users import wrote: records new to the store, records updated, and
-    rows dropped as repeated ids."""
+    """What an items or users import wrote: records new to the store, records updated, rows
+    dropped as repeated ids, and users left out as deleted shoppers (only new events bring a
+    deleted shopper back: :mod:`cartwise.data.deletion`)."""
 
     inserted: int
     duplicates: int
     dropped: int
+    deleted: int = 0
 
 
 def ingest_records(
@@ -72,20 +74,22 @@ def ingest_records(
     keep = source.unique(keys, "id", opts.on_duplicate)
     frame, keys = frame[keep], keys[keep]
     values = _record_values(source, frame, kind)
-    stored = _stored_created(store, t.items if kind == "items" else t.users, keys.tolist())
+    stored = _stored_created(store, kind, keys.tolist())
     model: type[Item] | type[User] = Item if kind == "items" else User
     records = _validate(source, model, frame.index, keys.tolist(), values, stored)
     name = source.table.path.name
+    written = 0
     with store.batch() as batch, progress_bar(name, len(records), opts.progress) as bar:
         for start in range(0, len(records), WRITE_CHUNK):
             chunk = records[start : start + WRITE_CHUNK]
             if kind == "items":
-                batch.upsert_items(cast(list[Item], chunk))
+                written += batch.upsert_items(cast(list[Item], chunk))
             else:
-                batch.upsert_users(cast(list[User], chunk))
+                written += batch.upsert_users(cast(list[User], chunk))
             bar.update(len(chunk))
     dropped = int((~keep).sum())
-    return RecordsWritten(len(records) - len(stored), len(stored), dropped)
+    deleted = len(records) - written
+    return RecordsWritten(written - len(stored), len(stored), dropped, deleted)
 
 
 def _record_values(source: MappedTable, frame: pd.DataFrame, kind: str) -> dict[str, list[Any]]:
@@ -111,14 +115,19 @@ def _record_values(source: MappedTable, frame: pd.DataFrame, kind: str) -> dict[
     return values
 
 
-def _stored_created(store: Store, table: SqlTable, keys: list[str]) -> dict[str, float]:
-    """created_at of ids already in the store: kept when the file gives none, and counted."""
+def _stored_created(store: Store, kind: str, keys: list[str]) -> dict[str, float]:
+    """created_at of ids already in the store: kept when the file gives none, and counted
+    (user ids looked up as the store keeps them)."""
+    table: SqlTable = t.items if kind == "items" else t.users
+    as_stored = keys if kind == "items" else cast(list[str], store.privacy.stored_many(keys))
     found: dict[str, float] = {}
     with store.engine.connect() as conn:
         for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            stmt = select(table.c.id, table.c.created_at).where(table.c.id.in_(chunk))
-            found.update((str(i), float(c)) for i, c in conn.execute(stmt))
+            chunk = dict(
+                zip(as_stored[start : start + 900], keys[start : start + 900], strict=True)
+            )
+            stmt = select(table.c.id, table.c.created_at).where(table.c.id.in_(list(chunk)))
+            found.update((chunk[str(i)], float(c)) for i, c in conn.execute(stmt))
     return found
 
 

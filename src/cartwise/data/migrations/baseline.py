@@ -29,25 +29,24 @@ REVISION = "0001"
 OLD_FEEDBACK_INDEX = "ix_feedback_rec"
 
 
-_IDENT = String(256)
-_SEQ = BigInteger().with_variant(Integer, "sqlite")
-
-
 def baseline_metadata() -> MetaData:
     """A new MetaData holding the six tables of revision 0001."""
     metadata = MetaData()
-    _shop_tables(metadata)
-    _serving_tables(metadata)
+    _catalog_and_shoppers(metadata)
+    _events_and_vectors(metadata)
+    _answers_and_feedback(metadata)
     return metadata
 
 
-def _shop_tables(metadata: MetaData) -> None:
-    """items, users, events and the text-vector cache as revision 0001 defined them."""
-    ident, seq = _IDENT, _SEQ
+_ID = String(256)
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _catalog_and_shoppers(metadata: MetaData) -> None:
     Table(
         "items",
         metadata,
-        Column("id", ident, primary_key=True),
+        Column("id", _ID, primary_key=True),
         Column("title", Text, nullable=False, default=""),
         Column("description", Text, nullable=False, default=""),
         Column("category", JSON, nullable=False),
@@ -62,18 +61,21 @@ def _shop_tables(metadata: MetaData) -> None:
     Table(
         "users",
         metadata,
-        Column("id", ident, primary_key=True),
+        Column("id", _ID, primary_key=True),
         Column("attributes", JSON, nullable=False),
         Column("created_at", Float, nullable=False),
     )
+
+
+def _events_and_vectors(metadata: MetaData) -> None:
     Table(
         "events",
         metadata,
-        Column("seq", seq, primary_key=True, autoincrement=True),
-        Column("event_id", ident, nullable=False, unique=True),
-        Column("user_id", ident, nullable=False),
-        Column("session_id", ident, nullable=True),
-        Column("item_id", ident, nullable=True),
+        Column("seq", _SEQ, primary_key=True, autoincrement=True),
+        Column("event_id", _ID, nullable=False, unique=True),
+        Column("user_id", _ID, nullable=False),
+        Column("session_id", _ID, nullable=True),
+        Column("item_id", _ID, nullable=True),
         Column("kind", String(32), nullable=False),
         Column("value", Float, nullable=True),
         Column("query", Text, nullable=True),
@@ -93,14 +95,12 @@ def _shop_tables(metadata: MetaData) -> None:
     )
 
 
-def _serving_tables(metadata: MetaData) -> None:
-    """served and feedback as revision 0001 defined them."""
-    ident, seq = _IDENT, _SEQ
+def _answers_and_feedback(metadata: MetaData) -> None:
     Table(
         "served",
         metadata,
         Column("recommendation_id", String(64), primary_key=True),
-        Column("user_id", ident, nullable=True),
+        Column("user_id", _ID, nullable=True),
         Column("scenario", String(32), nullable=False),
         Column("model_version", String(200), nullable=True),
         Column("items", JSON, nullable=False),
@@ -111,10 +111,10 @@ def _serving_tables(metadata: MetaData) -> None:
     Table(
         "feedback",
         metadata,
-        Column("seq", seq, primary_key=True, autoincrement=True),
+        Column("seq", _SEQ, primary_key=True, autoincrement=True),
         Column("recommendation_id", String(64), nullable=False),
-        Column("user_id", ident, nullable=True),
-        Column("item_id", ident, nullable=False),
+        Column("user_id", _ID, nullable=True),
+        Column("item_id", _ID, nullable=False),
         Column("kind", String(16), nullable=False),
         Column("ts", Float, nullable=False),
         Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),

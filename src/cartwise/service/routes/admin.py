@@ -1,19 +1,15 @@
-"""Health, readiness, Prometheus metrics, store and model status, model activation."""
+"""Health, readiness, Prometheus metrics, store and model status (model versions: versions.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Path, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from cartwise.errors import NotFoundError
 from cartwise.service.routes.common import ERRORS, EngineDep, router
-from cartwise.service.schemas import ActivatedOut, HealthOut, ModelsOut, ReadyOut, StatsOut
+from cartwise.service.schemas import HealthOut, ReadyOut, StatsOut
 
 public = router(None, "status")
 reader = router("read", "status")
-admin = router("admin", "models")
 
 
 @public.get("/health", response_model=HealthOut)
@@ -46,7 +42,9 @@ _JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Err
 )
 def metrics(request: Request, engine: EngineDep) -> PlainTextResponse:
     """Request counts and latency histograms per route, and the model version (Prometheus)."""
-    text = request.app.state.metrics.render(engine.active_version(), engine.ready(), engine.answers)
+    text = request.app.state.metrics.render(
+        engine.active_version(), engine.ready(), engine.answers, engine.scorer.states
+    )
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
@@ -56,20 +54,3 @@ def stats(engine: EngineDep) -> StatsOut:
     version = engine.active_version()
     info = engine.versions.info(version) if version else {}
     return StatsOut(store=engine.store.stats(), model_version=version, model_info=info)
-
-
-@reader.get("/models", response_model=ModelsOut)
-def models(engine: EngineDep) -> ModelsOut:
-    """Saved model versions, oldest first, and the active one."""
-    return ModelsOut(versions=engine.versions.list(), active=engine.active_version())
-
-
-@admin.post("/models/{version}/activate", response_model=ActivatedOut)
-def activate(
-    version: Annotated[str, Path(min_length=1, max_length=200)], engine: EngineDep
-) -> ActivatedOut:
-    """Serve another saved version; requests in flight finish on the previous one."""
-    if version not in engine.versions.list():
-        raise NotFoundError(f"model version '{version}' is not saved; GET /models lists them")
-    engine.versions.activate(version)
-    return ActivatedOut(active=version)

@@ -9,10 +9,10 @@ from fastapi import Query
 
 from cartwise.data.catalog import fetch_items
 from cartwise.data.schema import Item, User
+from cartwise.service.privacy_schemas import DeletedOut, ReceiptOut
 from cartwise.service.routes.common import EngineDep, ItemId, UserId, router
 from cartwise.service.schemas import (
     DeletedItemOut,
-    DeletedOut,
     EventList,
     ItemsIn,
     ItemsOut,
@@ -29,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-@writer.put("/items", response_model=UpsertOut)
+@writer.put("/items", response_model=UpsertOut, response_model_exclude_defaults=True)
 def put_items(body: ItemsIn, engine: EngineDep) -> UpsertOut:
     """Insert or replace items (by id), all in one transaction."""
     n = engine.store.upsert_items(body.items)
@@ -71,10 +71,12 @@ def delete_item(item_id: ItemId, engine: EngineDep) -> DeletedItemOut:
     return DeletedItemOut(item_id=item_id)
 
 
-@writer.put("/users", response_model=UpsertOut)
+@writer.put("/users", response_model=UpsertOut, response_model_exclude_defaults=True)
 def put_users(body: UsersIn, engine: EngineDep) -> UpsertOut:
-    """Insert or replace shoppers (by id), all in one transaction."""
-    return UpsertOut(upserted=engine.store.upsert_users(body.users))
+    """Insert or replace shoppers (by id), all in one transaction. A deleted shopper is not
+    re-created this way (``skipped_deleted``): new events bring them back."""
+    written = engine.store.upsert_users(body.users)
+    return UpsertOut(upserted=written, skipped_deleted=len(body.users) - written)
 
 
 @reader.get("/users", response_model=UsersOut)
@@ -100,5 +102,14 @@ def user_events(
 
 @admin.delete("/users/{user_id}", response_model=DeletedOut)
 def delete_user(user_id: UserId, engine: EngineDep) -> DeletedOut:
-    """Forget a shopper: their record, events, served recommendations and feedback."""
-    return DeletedOut(user_id=user_id, removed=engine.store.delete_user(user_id))
+    """Forget a shopper: their record, events, served recommendations, feedback and every other
+    row keyed by their id, in one transaction. A receipt is kept (keyed hash of the id, counts,
+    time); the saved model versions are marked as containing a deleted shopper. Later events
+    dated before the deletion are left out; answers for the id are logged without it."""
+    done = engine.delete_user(user_id)
+    return DeletedOut(
+        user_id=user_id,
+        removed=done.receipt.removed,
+        receipt=ReceiptOut.model_validate(done.receipt.as_dict()),
+        marked_versions=done.marked_versions,
+    )

@@ -10,10 +10,11 @@ from cartwise.service.schemas import EventsIn, EventsOut
 writer = router("write", "events")
 
 
-@writer.post("/events", response_model=EventsOut)
+@writer.post("/events", response_model=EventsOut, response_model_exclude_defaults=True)
 def post_events(body: EventsIn, engine: EngineDep) -> EventsOut:
     """Append events. A repeated ``event_id`` is skipped (safe retries); if any row is bad,
-    nothing is stored and every bad row is listed with its index and field."""
+    nothing is stored and every bad row is listed with its index and field. Events of a deleted
+    shopper dated at or before their deletion are left out (``deleted_history``)."""
     kinds = [k.name for k in engine.store.event_kinds()]
     problems = [
         (n, "kind", f"unknown event kind '{e.kind}'")
@@ -36,4 +37,8 @@ def post_events(body: EventsIn, engine: EngineDep) -> EventsOut:
     if problems:
         raise BatchError("events", problems, "add the items with PUT /items first")
     result = engine.store.append_events(body.events)
-    return EventsOut(inserted=result.inserted, duplicates=result.duplicates)
+    return EventsOut(
+        inserted=result.inserted,
+        duplicates=result.duplicates,
+        deleted_history=result.deleted_history,
+    )
