@@ -180,6 +180,27 @@ def test_flops_count_by_hand() -> None:
     assert model._flops(batch) == 3 * (6 * 1 * block + 5 * 2 * 4 * 13)
 
 
+@pytest.mark.parametrize("loss", ["softmax", "sampled"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_flops_agree_with_torchs_flop_counter(loss: str, fused: bool) -> None:
+    """The count behind the reported GFLOP/s against torch's own FlopCounterMode on one real
+    training step of a tiny model (forward and backward, padding included): within 5 %
+    (measured 2.3-2.6 %: the counter sees the full attention product, the formula the causal
+    half, and neither counts elementwise work)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = successor_data()
+    model = SASRec({**TINY, "embedding_size": 32, "ffn_size": 64, "num_blocks": 2,
+                    "max_len": 10, "dropout": 0.0, "loss": loss, "num_negatives": 64,
+                    "fused_attention": fused})  # fmt: skip
+    model.items_ = data.items
+    net = model._new_net(data.n_items)
+    batch = next(iter(SequenceBatches(data.sequences, max_len=10, batch=16, seed=0).epoch(0)))
+    with FlopCounterMode(display=False) as counter:
+        model._loss(net, batch).backward()
+    assert model._flops(batch) == pytest.approx(counter.get_total_flops(), rel=0.05)
+
+
 # -- losses and dropout --------------------------------------------------------------------------
 def test_linear_cross_entropy_matches_torch() -> None:
     gen = torch.Generator().manual_seed(0)
