@@ -39,7 +39,7 @@ from cartwise.data.dataset import Dataset
 from cartwise.data.sources.public import datasets_dir, load_dataset
 from cartwise.data.split import Split, leave_last_out, next_basket, temporal_cut
 from cartwise.data.store import Store
-from cartwise.evaluation.experiment import GRIDS, model_names, preset, run_model
+from cartwise.evaluation.experiment import GRIDS, ModelRun, model_names, preset, run_model
 
 DEFAULT_MODELS = "popularity,itemknn,ease,als,bpr,sasrec"
 
@@ -107,6 +107,27 @@ def basket_facts(split: Split) -> dict[str, float]:
     }
 
 
+def training_figures(run: ModelRun) -> dict[str, Any]:
+    """A torch model's training record: achieved GFLOP/s of the training steps (``gflops``),
+    the bf16 matmul peak measured in the same run (``peak_gflops``) and their ratio, per wall
+    and per CPU second; the settings derived from the data; validation NDCG@10 per epoch and
+    the best epoch. Empty for models without a training loop."""
+    extra: dict[str, Any] = {}
+    if run.throughput:  # training steps only, against the peak measured in this run
+        keys = ("gflops", "peak_gflops", "peak_share", "cpu_gflops", "peak_cpu_gflops",
+                "cpu_peak_share")  # fmt: skip
+        extra.update({k: run.throughput[k] for k in keys if k in run.throughput})
+    if run.derived:
+        extra["derived"] = run.derived
+    if run.history:
+        extra["valid_ndcg_per_epoch"] = [
+            round(float(h["metrics"].get("ndcg@10", 0.0)), 4) for h in run.history
+        ]
+        best = [h for h in run.history if h.get("best")]
+        extra["best_epoch"] = int(best[-1]["epoch"]) if best else None
+    return extra
+
+
 def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: int) -> Path:
     split = make_split(dataset, how)
     print(f"{split.train}: {len(split.test)} users evaluated", flush=True)
@@ -128,18 +149,7 @@ def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: 
     }
     if how == "next-basket":
         extra.update(basket_facts(split))
-    if run.throughput:  # training steps only, against the peak measured in this run
-        extra["gflops"] = run.throughput["gflops"]
-        extra["peak_gflops"] = run.throughput["peak_gflops"]
-        extra["peak_share"] = run.throughput["peak_share"]
-    if run.derived:
-        extra["derived"] = run.derived
-    if run.history:
-        extra["valid_ndcg_per_epoch"] = [
-            round(float(h["metrics"].get("ndcg@10", 0.0)), 4) for h in run.history
-        ]
-        best = [h for h in run.history if h.get("best")]
-        extra["best_epoch"] = int(best[-1]["epoch"]) if best else None
+    extra.update(training_figures(run))
     if run.tuning:
         extra["tuning"] = run.tuning
     label = dataset if how == "leave-one-out" else f"{dataset}-{how.replace('-', '')}"
