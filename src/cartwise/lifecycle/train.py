@@ -160,7 +160,20 @@ def train_version(
         "throughput": fitted.throughput, "history": fitted.history,
         "gate": decision.to_dict() if decision is not None else None,
     }  # fmt: skip
-    version = versions.save(fitted.model, info)
+    return _save(versions, fitted.model, info, activate=activate, decision=decision)
+
+
+def _save(
+    versions: Versions,
+    model: Recommender,
+    info: dict[str, Any],
+    *,
+    activate: bool,
+    decision: Decision | None,
+) -> Trained:
+    """Save `model` as a version recording `info`; activate it when asked and the gate's
+    `decision` (None: not gated) lets it."""
+    version = versions.save(model, info)
     activated = activate and (decision is None or decision.activate)
     if activated and decision is not None:
         decision = _activate_if_unchanged(versions, version, decision)
