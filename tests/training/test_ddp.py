@@ -131,3 +131,39 @@ def test_torchrun_training_matches_one_process(tmp_path: Path) -> None:
             assert done.stderr.count(" epoch 8/8") == 1  # rank 0 logs, the other trains
     assert scores[1] > 0.4  # the pattern is learnt (popularity: about 0.1)
     assert abs(scores[2] - scores[1]) <= TOLERANCE, scores
+
+
+def test_torchrun_on_the_store_saves_one_version_from_rank_0(tmp_path: Path) -> None:
+    """``cartwise train --nproc 2`` on the store: one version per run (rank 0's), with its
+    validation metrics and throughput; a second run goes through the activation gate (rank 0
+    decides while the other rank waits) and ends too."""
+    from datetime import UTC, datetime, timedelta
+
+    from cartwise.data.schema import Event, Item
+    from cartwise.data.store import Store
+    from cartwise.lifecycle import Versions
+
+    db, models = tmp_path / "shop.db", tmp_path / "models"
+    store = Store.open(db)
+    store.upsert_items([Item(id=f"i{i}") for i in range(40)])
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    lines = noisy_successors(tmp_path / "noisy.txt").read_text().split()
+    pairs = list(zip(lines[::2], lines[1::2], strict=True))
+    store.append_events(
+        Event(event_id=f"e{n}", user_id=u, item_id=i, kind="view",
+              timestamp=start + timedelta(minutes=n))
+        for n, (u, i) in enumerate(pairs)
+    )  # fmt: skip
+    store.close()
+    common = ["--set=epochs=3", "--set=embedding_size=16", "--set=num_blocks=1",
+              "--set=batch_size=32", "--store", str(db), "--model-dir", str(models)]  # fmt: skip
+    for seed in ("3", "4"):
+        done = cli("train", "--nproc", "2", "--seed", seed, *common)
+        assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: the gate refused
+        assert done.stdout.count("trained sasrec: version") == 1  # rank 0 only
+    versions = Versions(models)
+    names = versions.list()
+    assert len(names) == 2
+    info = versions.info(names[-1])
+    assert info["validation"]["ndcg@10"] > 0.2 and info["throughput"]["gflops"] > 0
+    assert info["gate"] is not None  # the second run was judged by the gate
