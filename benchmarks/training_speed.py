@@ -40,6 +40,9 @@ VARIANTS: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = {
     # the sampled softmax (4,096 negatives) as it was, on float32 logits, and chunked
     "sampled-float32": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"loss": "sampled"}, {"reference": True}),
     "sampled-chunked": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"loss": "sampled"}, {}),
+    # a wider model: matmuls with an inner size of 64 cannot approach a 2048² matmul's rate
+    "emb-128": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"embedding_size": 128}, {}),
+    "emb-256": ({"OMP_WAIT_POLICY": "PASSIVE"}, {"embedding_size": 256}, {}),
 }
 JSONL = RESULTS / "training-speed-ml-1m.jsonl"
 TABLE = RESULTS / "training-speed-ml-1m.md"
