@@ -105,6 +105,8 @@ def main() -> int:
         metrics[f"samples_per_s_{n}proc"] = round(f["samples_per_s"], 1)
         metrics[f"valid_ndcg@10_{n}proc"] = round(f["valid_ndcg@10"], 4)
         metrics[f"gflops_{n}proc"] = f["throughput"].get("gflops")
+        metrics[f"peak_gflops_{n}proc"] = f["throughput"].get("peak_gflops")
+        metrics[f"threads_per_process_{n}proc"] = f["threads_per_process"]
         metrics[f"load_avg_after_{n}proc"] = round(f["load_avg"], 1)
     metrics["speedup_2proc"] = round(runs[2]["samples_per_s"] / runs[1]["samples_per_s"], 3)
     metrics["device"] = device()
