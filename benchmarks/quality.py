@@ -11,7 +11,9 @@ Baselines are tuned on validation with the grids of ``cartwise.evaluation.experi
 SASRec uses ``PRESETS`` (the literature's architecture per dataset). The test target is scored
 once. Each run writes ``benchmarks/results/quality-<dataset>-<model>.json`` (the envelope of
 ../shared/BENCHMARKS.md) with validation and test metrics, training wall time, peak memory, the
-machine's load average during the run, and for torch models the epochs and achieved GFLOP/s.
+machine's load average during the run, and for torch models the epochs, the achieved training
+GFLOP/s (``gflops``), the bf16 matmul peak measured in the same run (``peak_gflops``), their
+ratio and the settings the model derived from the data (``derived``).
 """
 
 from __future__ import annotations
@@ -37,11 +39,9 @@ from cartwise.data.dataset import Dataset
 from cartwise.data.sources.public import datasets_dir, load_dataset
 from cartwise.data.split import Split, leave_last_out, next_basket, temporal_cut
 from cartwise.data.store import Store
-from cartwise.evaluation.experiment import GRIDS, model_names, preset, run_model
+from cartwise.evaluation.experiment import GRIDS, ModelRun, model_names, preset, run_model
 
 DEFAULT_MODELS = "popularity,itemknn,ease,als,bpr,sasrec"
-#: Measured bf16 matmul peak of this machine class (../shared/BENCHMARKS.md: 340-410 GFLOP/s).
-PEAK_GFLOPS_BF16 = 375.0
 
 RETAIL_MAPPING = {
     "user_id": "CustomerID",
@@ -107,6 +107,27 @@ def basket_facts(split: Split) -> dict[str, float]:
     }
 
 
+def training_figures(run: ModelRun) -> dict[str, Any]:
+    """A torch model's training record: achieved GFLOP/s of the training steps (``gflops``),
+    the bf16 matmul peak measured in the same run (``peak_gflops``) and their ratio, per wall
+    and per CPU second; the settings derived from the data; validation NDCG@10 per epoch and
+    the best epoch. Empty for models without a training loop."""
+    extra: dict[str, Any] = {}
+    if run.throughput:  # training steps only, against the peak measured in this run
+        keys = ("gflops", "peak_gflops", "peak_share", "cpu_gflops", "peak_cpu_gflops",
+                "cpu_peak_share")  # fmt: skip
+        extra.update({k: run.throughput[k] for k in keys if k in run.throughput})
+    if run.derived:
+        extra["derived"] = run.derived
+    if run.history:
+        extra["valid_ndcg_per_epoch"] = [
+            round(float(h["metrics"].get("ndcg@10", 0.0)), 4) for h in run.history
+        ]
+        best = [h for h in run.history if h.get("best")]
+        extra["best_epoch"] = int(best[-1]["epoch"]) if best else None
+    return extra
+
+
 def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: int) -> Path:
     split = make_split(dataset, how)
     print(f"{split.train}: {len(split.test)} users evaluated", flush=True)
@@ -128,16 +149,7 @@ def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: 
     }
     if how == "next-basket":
         extra.update(basket_facts(split))
-    if run.history:
-        seconds = sum(float(h["seconds"]) for h in run.history)
-        gflop = sum(float(h.get("gflop", 0.0)) for h in run.history)
-        extra["gflop_per_s"] = round(gflop / max(seconds, 1e-9), 1)
-        extra["utilisation_of_bf16_peak"] = round(gflop / max(seconds, 1e-9) / PEAK_GFLOPS_BF16, 3)
-        extra["valid_ndcg_per_epoch"] = [
-            round(float(h["metrics"].get("ndcg@10", 0.0)), 4) for h in run.history
-        ]
-        best = [h for h in run.history if h.get("best")]
-        extra["best_epoch"] = int(best[-1]["epoch"]) if best else None
+    extra.update(training_figures(run))
     if run.tuning:
         extra["tuning"] = run.tuning
     label = dataset if how == "leave-one-out" else f"{dataset}-{how.replace('-', '')}"

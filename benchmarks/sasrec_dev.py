@@ -63,9 +63,8 @@ def main() -> None:
         "epochs": len(model.history_),
         "best_epoch": model.train_result_.best_epoch if model.train_result_ else None,
         "train_seconds": round(seconds, 1),
-        "gflop_per_s": round(
-            sum(r["gflop"] for r in model.history_) / sum(r["seconds"] for r in model.history_), 1
-        ),
+        "throughput": model.throughput_,
+        "derived": model.derived_,
         "valid": valid,
         "load_at_start": load,
         "load_at_end": os.getloadavg()[0],

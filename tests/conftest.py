@@ -6,6 +6,9 @@ Keep this file additive: each fixture is independent of the others.
 from __future__ import annotations
 
 import os
+
+# before any test module imports torch: see cartwise/__init__.py (OpenMP threads sleep, not spin)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -75,3 +75,31 @@ def test_results_from_an_uncommitted_tree_are_refused(
     assert json.loads(trial.read_text())["git_commit"] == "0123abc+dirty"  # a trial, elsewhere
     monkeypatch.setattr(common, "git_commit", lambda: "0123abc")
     assert common.require_committed() == "0123abc"
+
+
+def test_quality_records_of_torch_models_carry_gflops_and_the_peak_of_their_run() -> None:
+    """What quality.py writes for SASRec (issue 17): the training GFLOP/s and the bf16 matmul
+    peak measured in the same run, on a tiny model; nothing of the kind for a baseline."""
+    import numpy as np
+    import pandas as pd
+
+    from cartwise.data.dataset import Dataset
+    from cartwise.data.split import leave_last_out
+    from cartwise.evaluation.experiment import run_model
+    from cartwise.models.sasrec_scoring import threads
+    from cartwise.training.throughput import measure_peak
+
+    rows = [(f"u{u}", f"i{(u + t) % 9}") for u in range(30) for t in range(6)]
+    data = Dataset.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id"]), name="tiny")
+    split = leave_last_out(data)
+    quality = _module("quality")
+    tiny = {"embedding_size": 8, "num_blocks": 1, "epochs": 2, "num_threads": 1}
+    figures = quality.training_figures(run_model("sasrec", split, config=tiny, rng=0))
+    assert figures["gflops"] > 0
+    with threads(1):  # the peak is measured once per process and thread count: the same one
+        assert figures["peak_gflops"] == pytest.approx(measure_peak().wall, rel=1e-3)
+    assert figures["peak_share"] == pytest.approx(
+        figures["gflops"] / figures["peak_gflops"], rel=2e-3
+    )
+    assert len(figures["valid_ndcg_per_epoch"]) == 2 and np.isfinite(figures["cpu_gflops"])
+    assert quality.training_figures(run_model("popularity", split)) == {}

@@ -180,6 +180,27 @@ def test_flops_count_by_hand() -> None:
     assert model._flops(batch) == 3 * (6 * 1 * block + 5 * 2 * 4 * 13)
 
 
+@pytest.mark.parametrize("loss", ["softmax", "sampled"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_flops_agree_with_torchs_flop_counter(loss: str, fused: bool) -> None:
+    """The count behind the reported GFLOP/s against torch's own FlopCounterMode on one real
+    training step of a tiny model (forward and backward, padding included): within 5 %
+    (measured 2.3-2.6 %: the counter sees the full attention product, the formula the causal
+    half, and neither counts elementwise work)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    data = successor_data()
+    model = SASRec({**TINY, "embedding_size": 32, "ffn_size": 64, "num_blocks": 2,
+                    "max_len": 10, "dropout": 0.0, "loss": loss, "num_negatives": 64,
+                    "fused_attention": fused})  # fmt: skip
+    model.items_ = data.items
+    net = model._new_net(data.n_items)
+    batch = next(iter(SequenceBatches(data.sequences, max_len=10, batch=16, seed=0).epoch(0)))
+    with FlopCounterMode(display=False) as counter:
+        model._loss(net, batch).backward()
+    assert model._flops(batch) == pytest.approx(counter.get_total_flops(), rel=0.05)
+
+
 # -- losses and dropout --------------------------------------------------------------------------
 def test_linear_cross_entropy_matches_torch() -> None:
     gen = torch.Generator().manual_seed(0)
@@ -202,7 +223,27 @@ def test_sampled_cross_entropy_with_every_item_is_the_full_softmax() -> None:
     negatives = torch.arange(1, 9)  # all real items; each row's own target is masked out
     full = F.cross_entropy((hidden @ table.t())[:, 1:], targets - 1)
     sampled = sampled_cross_entropy(hidden, table, targets, negatives)
-    assert sampled.item() == pytest.approx(full.item(), rel=1e-5)
+    assert sampled.item() == pytest.approx(full.item(), rel=2e-2)  # bfloat16 chunks
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sampled_cross_entropy_matches_torch_with_gradients(weighted: bool) -> None:
+    gen = torch.Generator().manual_seed(2)
+    hidden = torch.randn(600, 8, generator=gen, requires_grad=True)  # several chunks of rows
+    table = torch.randn(300, 8, generator=gen, requires_grad=True)
+    targets = torch.randint(1, 300, (600,), generator=gen)
+    negatives = torch.randint(1, 300, (5000,), generator=gen)  # hits of own targets included
+    weights = torch.rand(600, generator=gen) * 2 if weighted else None
+    ours = sampled_cross_entropy(hidden, table, targets, negatives, weights)
+    (g_h, g_t) = torch.autograd.grad(ours * 3.0, (hidden, table))
+    pos = (hidden * table[targets]).sum(1, keepdim=True)  # (N, 1)
+    neg = (hidden @ table[negatives].t()).masked_fill(negatives == targets[:, None], -torch.inf)
+    losses = F.cross_entropy(torch.cat([pos, neg], 1), torch.zeros_like(targets), reduction="none")
+    ref = losses.mean() if weights is None else (losses * weights).sum() / weights.sum()
+    (r_h, r_t) = torch.autograd.grad(ref * 3.0, (hidden, table))
+    assert ours.item() == pytest.approx(ref.item(), rel=2e-2)
+    assert torch.allclose(g_h, r_h, atol=2e-3, rtol=5e-2)
+    assert torch.allclose(g_t, r_t, atol=2e-3, rtol=5e-2)
 
 
 def test_dropout_rate_and_scale() -> None:

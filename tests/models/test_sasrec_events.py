@@ -161,7 +161,7 @@ def test_the_id_only_model_ignores_kinds_bit_for_bit() -> None:
     a, b = SASRec(config).fit(with_kinds, rng=3), SASRec(config).fit(without, rng=3)
     qs = queries(with_kinds)
     np.testing.assert_array_equal(a.score_many(qs), b.score_many([Query(q.history) for q in qs]))
-    assert a.kinds_ is None and a._extra() == {}
+    assert a.kinds_ is None and "event_kinds" not in a._extra()
 
 
 # -- inputs and loss ---------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_weighted_losses_match_torch() -> None:
     masked = logits.clone()
     masked[:, 0] = -torch.inf
     exact = (F.cross_entropy(masked, targets, reduction="none") * weights).sum() / weights.sum()
-    torch.testing.assert_close(sampled, exact, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sampled, exact, rtol=2e-2, atol=2e-2)  # bfloat16 chunks
 
 
 def test_training_on_a_store_reads_every_behaviour_kind(tmp_path: Path) -> None:

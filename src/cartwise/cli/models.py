@@ -82,6 +82,31 @@ ModelsOpt = Annotated[
         "those, hybrid and the event-aware sasrec-events when it exists)",
     ),
 ]
+TimeBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time-budget",
+        help="wall time the model's training may take, e.g. 20m, 90s, 1.5h (models with a "
+        "time_budget setting; default: SASRec's, derived from the data)",
+    ),
+]
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        "--nproc",
+        min=1,
+        help="train in N processes on this machine (torchrun, DistributedDataParallel; "
+        "gloo on CPU, NCCL on GPUs); see docs/training.md for several machines",
+    ),
+]
+PresetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--preset/--no-preset",
+        help="use the hand-tuned SASRec settings of a public dataset of that name "
+        "(--no-preset: the settings the model derives from the data)",
+    ),
+]
 
 
 def train(
@@ -99,6 +124,8 @@ def train(
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
     gate_margin: GateMarginOpt = None,
     force: ForceOpt = False,
+    time_budget: TimeBudgetOpt = None,
+    nproc: NprocOpt = 1,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
@@ -111,27 +138,78 @@ def train(
     --gate-margin (--force activates it anyway); a refused version stays saved, and the
     command exits with code 3.
     """
+    from cartwise.cli.launch import run_torchrun, train_args
+    from cartwise.training import distributed
+
+    config = with_budget(parse_settings(setting), time_budget, model)
+    if nproc > 1 and not distributed.launched():
+        options = {"--data": data, "--out": out, "--holdout-days": holdout_days,
+                   "--gate-margin": gate_margin, "--time-budget": time_budget, "--store": store,
+                   "--model-dir": models}  # fmt: skip
+        args = train_args(model, seed, setting, options, refit=refit, force=force)
+        console.print(f"training in {nproc} processes (torchrun)", highlight=False)
+        raise typer.Exit(run_torchrun(nproc, args))
+    distributed.init_from_env()
+    try:
+        if data is not None:
+            _train_on_file(model, config, data, out, seed)
+        else:
+            _train_on_store(model, config, (holdout_days, refit), (gate_margin, force), seed,
+                            store, models)  # fmt: skip
+    finally:
+        distributed.shutdown()
+
+
+def _train_on_file(model: str, config: dict[str, Any], data: Path, out: Path | None,
+                   seed: int) -> None:  # fmt: skip
+    """Fit `model` on a dataset file (its last events as validation); rank 0 saves to `out`."""
+    from cartwise.data.sources.public import load_dataset
+    from cartwise.data.split import leave_last_out
+    from cartwise.models.fit import fit
+    from cartwise.training import distributed
+
+    if out is None:
+        raise ConfigError("--data needs --out DIR: where to save the trained model")
+    split = leave_last_out(load_dataset(data))
+    fitted = fit(model, config, split.train, valid=split.valid, rng=seed, progress=True)
+    if distributed.is_main():
+        fitted.model.save(out)
+        console.print(f"saved {model} trained on {data} to {out}", highlight=False)
+
+
+def _train_on_store(
+    model: str, config: dict[str, Any], holdout: tuple[float | None, bool | None],
+    gate: tuple[float | None, bool], seed: int, store: str | None, models: Path | None,
+) -> None:  # fmt: skip
+    """Train a version on the store through the gate; rank 0 shows the outcome."""
     from cartwise.cli.versions import gate_of, show_trained
     from cartwise.lifecycle import Holdout, Versions, train_version
-    from cartwise.models.fit import fit
+    from cartwise.training import distributed
 
-    config = parse_settings(setting)
-    if data is not None:
-        from cartwise.data.sources.public import load_dataset
-        from cartwise.data.split import leave_last_out
-
-        if out is None:
-            raise ConfigError("--data needs --out DIR: where to save the trained model")
-        split = leave_last_out(load_dataset(data))
-        fit(model, config, split.train, valid=split.valid, rng=seed, progress=True).model.save(out)
-        console.print(f"saved {model} trained on {data} to {out}", highlight=False)
-        return
     trained = train_version(
         open_store(store), Versions(model_dir(models)), model, config, rng=seed,
-        holdout=Holdout(last_days=holdout_days, refit=refit), gate=gate_of(gate_margin, force),
+        holdout=Holdout(last_days=holdout[0], refit=holdout[1]), gate=gate_of(*gate),
         progress=True,
     )  # fmt: skip
-    show_trained(trained)
+    if distributed.is_main():
+        show_trained(trained)
+
+
+def with_budget(config: dict[str, Any], budget: str | None, *models: str) -> dict[str, Any]:
+    """`config` with ``time_budget`` set when `budget` is given; an error when none of
+    `models` has that setting."""
+    if budget is None:
+        return config
+    from cartwise.models.registry import model_class
+    from cartwise.training import parse_duration
+
+    seconds = parse_duration(budget)
+    if not any("time_budget" in model_class(m).config_class.model_fields for m in models):
+        raise ConfigError(
+            f"--time-budget: {', '.join(models)} has no time budget; it applies to torch "
+            "models such as sasrec"
+        )
+    return {**config, "time_budget": seconds}
 
 
 def recommend(
@@ -220,6 +298,8 @@ def evaluate(
     ] = None,
     tune: Annotated[bool, typer.Option(help="tune baselines on validation first")] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    time_budget: TimeBudgetOpt = None,
+    use_preset: PresetOpt = True,
 ) -> None:
     """Evaluate models offline with full ranking on a dataset file or on the store's own events;
     write a Markdown/HTML report with plots (and results.json)."""
@@ -235,22 +315,28 @@ def evaluate(
             "(the shop's events), one of them"
         )
     names = labels(models or default_models(from_store=data is None))
-    overrides = _model_overrides(setting, names)
+    overrides = _model_overrides(setting, names, time_budget)
     when = cutoff.replace(tzinfo=UTC) if cutoff is not None and cutoff.tzinfo is None else cutoff
     kind = split or ("leave-one-out" if data is not None else "temporal")
     spec = SplitSpec(kind, when, test_share)
     dataset, title, preset_name = _evaluation_data(data, store)
     chosen, protocol = spec.apply(dataset)
     console.print(f"{dataset}: {protocol}; {len(chosen.test)} users evaluated", highlight=False)
+    preset_name = preset_name if use_preset else ""
     runs = run_models(names, chosen, dataset=preset_name, overrides=overrides, tune=tune,
                       seed=seed, progress=True, on_run=_announce)  # fmt: skip
     for path in write_report(runs, out, dataset=title, formats=formats, protocol=protocol):
         console.print(f"wrote {path}", highlight=False)
 
 
-def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, dict[str, Any]]:
-    """``--set model.key=value`` pairs per model label."""
+def _model_overrides(
+    setting: list[str] | None, names: list[str], budget: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """``--set model.key=value`` pairs per model label, and ``time_budget`` for the labels
+    whose model has one when `budget` is given."""
     from cartwise.evaluation.experiment import ALIASES
+    from cartwise.evaluation.suite import variants
+    from cartwise.models.registry import model_class
 
     overrides: dict[str, dict[str, Any]] = {}
     for key, value in parse_settings(setting).items():
@@ -261,6 +347,15 @@ def _model_overrides(setting: list[str] | None, names: list[str]) -> dict[str, d
                 "e.g. --set sasrec.epochs=5"
             )
         overrides.setdefault(ALIASES.get(model, model), {})[field] = value
+    if budget is None:
+        return overrides
+    bases = {label: variants().get(label, (label, {}))[0] for label in names}
+    timed = [label for label, base in bases.items()
+             if "time_budget" in model_class(base).config_class.model_fields]  # fmt: skip
+    for label in timed:
+        overrides[label] = with_budget(overrides.get(label, {}), budget, bases[label])
+    if not timed:
+        with_budget({}, budget, *bases.values())  # the error naming the models
     return overrides
 
 

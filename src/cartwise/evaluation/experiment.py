@@ -14,6 +14,7 @@ from cartwise.data.split import Split
 from cartwise.errors import ConfigError
 from cartwise.evaluation.protocol import evaluate, tune
 from cartwise.models.fit import fit
+from cartwise.models.registry import model_class
 
 _log = logging.getLogger(__name__)
 
@@ -58,8 +59,16 @@ def model_names(spec: str) -> list[str]:
 
 
 def preset(dataset: str, model: str) -> dict[str, Any]:
-    """The configuration used for `model` on the public dataset `dataset` (may be empty)."""
-    return dict(PRESETS.get(dataset, {}).get(model, {}))
+    """The configuration used for `model` on the public dataset `dataset` (may be empty).
+
+    A preset is a complete hand-tuned configuration: the settings it does not name take the
+    model's written defaults, as when it was tuned, so it turns ``autoconfig`` off (the
+    settings derived from the data are for datasets without a preset).
+    """
+    found = dict(PRESETS.get(dataset, {}).get(model, {}))
+    if found and "autoconfig" in model_class(model).config_class.model_fields:
+        found.setdefault("autoconfig", False)
+    return found
 
 
 @dataclass
@@ -75,6 +84,9 @@ class ModelRun:
     epochs: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     tuning: list[dict[str, Any]] = field(default_factory=list)
+    derived: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -120,4 +132,7 @@ def run_model(
         epochs=len(fitted.history) or None,
         history=fitted.history,
         tuning=tuning,
+        derived=fitted.derived,
+        throughput=fitted.throughput,
+        training=fitted.training,
     )

@@ -42,6 +42,7 @@ from cartwise.lifecycle.versions import Versions
 from cartwise.models.base import Recommender, Rng
 from cartwise.models.fit import Fitted, fit
 from cartwise.models.registry import model_class
+from cartwise.training import distributed
 
 _log = logging.getLogger(__name__)
 
@@ -120,6 +121,9 @@ def train_version(
         holdout: what to hold out (default: each shopper's latest event); None trains on
             everything without validation. A store too small to hold anything out trains
             without it (and the gate has nothing to compare on).
+
+    Under torchrun every rank trains (data-parallel) and only rank 0 validates, consults the
+    gate and saves; the other ranks return a :class:`Trained` with no version (``""``).
     """
     mark = store.event_mark()
     read = {"event_mark": mark, "snapshot_at": time.time()}
@@ -131,15 +135,18 @@ def train_version(
     started = time.perf_counter()
     train, valid, how = _split(data, spec, how) if holdout is not None else (data, None, how)
     fitted = fit(name, config, train, valid=valid, rng=rng, progress=progress)
-    metrics = _valid_metrics(fitted, valid)
+    main = distributed.is_main()
+    metrics = _valid_metrics(fitted, valid) if main else {}
     decision = None
-    if gate is not None and how is not None:
+    if gate is not None and how is not None and main:
         decision = _decide(gate, how, versions, fitted.model, metrics, (data, train, valid),
                            progress=progress)  # fmt: skip
     cut = how.cut if how is not None else None
     refit = valid is not None and _refits(spec, name, cut)
     if refit:
         fitted = fit(name, _refit_config(name, config, fitted), data, rng=rng, progress=progress)
+    if not main:  # under torchrun only rank 0 saves the version
+        return Trained("", False, None, {})
     info = {
         "model": name, "settings": dict(config or {}),
         "seed": rng if isinstance(rng, int) else None,
@@ -149,10 +156,24 @@ def train_version(
         "users": data.n_users, "items": data.n_items, "interactions": data.n_interactions,
         "holdout": {"last_days": spec.last_days, "after": _iso(cut) if cut else None,
                     "refit": refit, "users": len(valid) if valid is not None else 0},
-        "best_epoch": fitted.best_epoch, "validation": metrics, "history": fitted.history,
+        "best_epoch": fitted.best_epoch, "validation": metrics, "derived": fitted.derived,
+        "throughput": fitted.throughput, "history": fitted.history,
         "gate": decision.to_dict() if decision is not None else None,
     }  # fmt: skip
-    version = versions.save(fitted.model, info)
+    return _save(versions, fitted.model, info, activate=activate, decision=decision)
+
+
+def _save(
+    versions: Versions,
+    model: Recommender,
+    info: dict[str, Any],
+    *,
+    activate: bool,
+    decision: Decision | None,
+) -> Trained:
+    """Save `model` as a version recording `info`; activate it when asked and the gate's
+    `decision` (None: not gated) lets it."""
+    version = versions.save(model, info)
     activated = activate and (decision is None or decision.activate)
     if activated and decision is not None:
         decision = _activate_if_unchanged(versions, version, decision)
@@ -241,7 +262,9 @@ def _decide(
         decision = compare(gate, ours, how.figure, how, how.users)
     elif how.basis == "reference" and how.reference is not None:
         ref = how.reference
-        fitted = fit(ref.model, ref.settings, train, valid=valid, rng=ref.seed, progress=progress)
+        with distributed.alone():  # rank 0 only: the other ranks do not fit the reference
+            fitted = fit(ref.model, ref.settings, train, valid=valid, rng=ref.seed,
+                         progress=progress)  # fmt: skip
         theirs = evaluate(fitted.model, valid, ks=(gate.k,)).metrics[gate.metric]
         decision = compare(gate, ours, theirs, how, len(valid))
     else:

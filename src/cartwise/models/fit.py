@@ -21,6 +21,7 @@ from cartwise.data.dataset import Dataset
 from cartwise.data.split import EvalSet
 from cartwise.models.base import Recommender, Rng
 from cartwise.models.registry import model_class
+from cartwise.training import distributed
 
 _log = logging.getLogger(__name__)
 
@@ -34,12 +35,20 @@ class Fitted:
         seconds: wall time of the fit.
         history: per epoch (torch models): loss, validation metrics, seconds.
         best_epoch: the epoch kept (1-based), when the model early-stops on validation.
+        derived: settings the model derived from the data (name → value and why; SASRec).
+        throughput: torch models: achieved ``gflops``, the ``peak_gflops`` measured in the
+            same run and their ratio ``peak_share``.
+        training: torch models: the epochs the schedule spanned (``planned_epochs``) and
+            what ended the run (``stopped_by_budget``, ``stopped_early``).
     """
 
     model: Recommender
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 def fit(
@@ -70,5 +79,20 @@ def fit(
     seconds = time.perf_counter() - started
     history = [dict(h) for h in getattr(model, "history_", []) or []]
     best = [h.get("epoch") for h in history if h.get("best")]
-    _log.info("fitted %s on %s in %.1f s", name, data.name, seconds)
-    return Fitted(model, seconds, history, int(best[-1]) if best and best[-1] else None)
+    derived = dict(getattr(model, "derived_", {}) or {})
+    throughput = dict(getattr(model, "throughput_", {}) or {})
+    rate = (
+        f" at {throughput['gflops']:.3g} GFLOP/s ({throughput['peak_share']:.1%} of the "
+        f"{throughput['peak_gflops']:.0f} GFLOP/s bf16 matmul peak measured in the run)"
+        if throughput
+        else ""
+    )
+    if distributed.is_main():
+        _log.info("fitted %s on %s in %.1f s%s", name, data.name, seconds, rate)
+    best_epoch = int(best[-1]) if best and best[-1] else None
+    result = getattr(model, "train_result_", None)
+    training = {} if result is None else {
+        "planned_epochs": result.planned_epochs, "stopped_by_budget": result.stopped_by_budget,
+        "stopped_early": result.stopped_early,
+    }  # fmt: skip
+    return Fitted(model, seconds, history, best_epoch, derived, throughput, training)

@@ -63,6 +63,7 @@ from cartwise.models.sasrec_config import SASRecConfig
 from cartwise.models.sasrec_net import SASRecNet, linear_cross_entropy, sampled_cross_entropy
 from cartwise.models.text import item_vectors, make_encoder
 from cartwise.text.encoder import MINILM, TextEncoder
+from cartwise.training import distributed
 
 _SCORE_BATCH = 512  # histories scored per forward pass
 
@@ -79,8 +80,11 @@ class HybridConfig(SASRecConfig):
         cold_temperature: τ of the softmax over those neighbours' text cosines.
         cold_boost: factor on the borrowed embedding; above 1 ranks new items higher at some
             cost to the ranking of known ones (see the module docstring).
+        autoconfig: off for the hybrid (its settings are the presets' and the defaults here,
+            as its recorded results were made with); on derives them as SASRec does.
     """
 
+    autoconfig: bool = False
     encoder: str = MINILM
     encoder_cache: Path | None = None
     id_dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
@@ -244,17 +248,18 @@ class Hybrid(SASRec):
         """SASRec's loss over the *seen* items only: an item without training events is never
         a target, and as an ever-negative candidate the softmax would push its text vector
         (and with it every similar text) to the bottom, the opposite of cold start."""
-        assert isinstance(net, HybridNet) and not isinstance(batch, EventBatch)
+        core = distributed.unwrap(net)  # `net` is the DDP wrapper under torchrun
+        assert isinstance(core, HybridNet) and not isinstance(batch, EventBatch)
         items, positions, targets = batch
-        table = net.items.table()  # (V, D)
-        with net.items.fixed(table):
+        table = core.items.table()  # (V, D)
+        with core.items.fixed(table):
             hidden = net(items).flatten(0, 1)[positions]  # (N, D)
-        seen, where = net.items.candidates()  # (S,), (V,)
+        seen, where = core.items.candidates()  # (S,), (V,)
         targets = where[targets]  # (N,) rows of table[seen]
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table[seen], targets)
         negatives = torch.randint(0, len(seen), (self.config.num_negatives,))  # (M,)
-        return sampled_cross_entropy(hidden, table[seen], targets, negatives)
+        return sampled_cross_entropy(hidden, table[seen], targets, negatives.to(table.device))
 
     def _flops(self, batch: Batch | EventBatch) -> float:
         """SASRec's estimate plus the (V × E) · (E × D) text projection, forward and backward."""
@@ -281,15 +286,17 @@ class Hybrid(SASRec):
         items = torch.zeros((len(windows), max(1, int(lengths.max()))), dtype=torch.long)
         for row, w in enumerate(windows):
             items[row, : len(w)] = torch.from_numpy(w)
+        device = net.item_emb.weight.device  # the GPU while validating a CUDA training run
         was_training = net.training
         net.eval()
         try:
             with torch.no_grad():
                 table = net.items.table()  # (V, D)
                 with net.items.fixed(table):
-                    hidden = net(items)  # (B, T, D)
-                last = hidden[torch.arange(len(windows)), (lengths - 1).clamp(min=0)]  # (B, D)
-                scores: torch.Tensor = last @ table.t()  # (B, V)
+                    hidden = net(items.to(device))  # (B, T, D)
+                ends = (lengths - 1).clamp(min=0).to(device)
+                last = hidden[torch.arange(len(windows), device=device), ends]  # (B, D)
+                scores: torch.Tensor = (last @ table.t()).float().cpu()  # (B, V)
         finally:
             net.train(was_training)
         scores[lengths == 0] = torch.from_numpy(prior)

@@ -23,6 +23,7 @@ model, its batches and its random numbers are exactly the id-only SASRec's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +41,7 @@ from cartwise.errors import DataError, ModelError, NotFittedError
 from cartwise.evaluation import metrics
 from cartwise.models.base import Query, Recommender, Scored, as_seed, top_k
 from cartwise.models.histories import popularity_prior
+from cartwise.models.sasrec_auto import derive, notes
 from cartwise.models.sasrec_batches import (
     N_GAP_BUCKETS,
     Batch,
@@ -58,7 +60,14 @@ from cartwise.models.sasrec_scoring import (
     scoring,
     threads,
 )
-from cartwise.training import BatchSource, EpochRecord, TrainResult, TrainSettings, train
+from cartwise.training import (
+    BatchSource,
+    EpochRecord,
+    TrainResult,
+    TrainSettings,
+    distributed,
+    train,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -86,6 +95,12 @@ class SASRec(Recommender):
         self.repurchase_: np.ndarray | None = None
         #: called after every training epoch (progress reporting; raise KeyboardInterrupt to stop)
         self.epoch_callbacks: list[Callable[[EpochRecord], None]] = []
+        #: the settings derived from the data at fit (name → value and why; see sasrec_auto)
+        self.derived_: dict[str, dict[str, Any]] = {}
+        #: the fit's training throughput (GFLOP/s, the measured peak and the share of it)
+        self.throughput_: dict[str, Any] = {}
+        #: the clock the time budget is measured with (tests inject a fake one)
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def input_kinds(self) -> KindSelection:
@@ -94,9 +109,12 @@ class SASRec(Recommender):
 
     # -- training ------------------------------------------------------------------------
     def _fit(self, data: Dataset, rng: np.random.Generator, valid: Any) -> None:
-        cfg = self.config
+        started = self.clock()
         if valid is not None and not isinstance(valid, EvalSet):
             raise ModelError(f"sasrec: valid must be an EvalSet, got {type(valid).__name__}")
+        self.config, derived = derive(self.config, data)
+        self.derived_ = {d.name: d.to_dict() for d in derived}
+        cfg = self.config
         seed = as_seed(rng)
         self.prior_ = popularity_prior(data.item_counts)
         self.repurchase_ = data.repurchase_rates()
@@ -107,6 +125,8 @@ class SASRec(Recommender):
             patience=cfg.patience if valid is not None else None, metric="ndcg@10",
             bf16=cfg.bf16, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
             progress=cfg.progress, desc=f"{self.name} on {data.name}",
+            time_budget=cfg.time_budget, clock=self.clock, started=started,
+            device=str(distributed.device(cfg.device)), notes=notes(derived),
         )  # fmt: skip
         with threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -118,14 +138,16 @@ class SASRec(Recommender):
             )  # fmt: skip
         self.train_result_ = result
         self.history_ = [asdict(r) for r in result.history]
+        self.throughput_ = result.throughput.to_dict() if result.throughput else {}
 
     def _batches(self, data: Dataset, seed: int) -> BatchSource[Batch | EventBatch]:
         """The id-only windows, or (event-aware) the windows with kinds, gaps and weights."""
         cfg = self.config
         if not cfg.event_aware:
             return SequenceBatches(
-                data.sequences, cfg.max_len, cfg.batch_size, seed, cfg.full_history
-            )
+                data.sequences, cfg.max_len, cfg.batch_size, seed, cfg.full_history,
+                rank=distributed.rank(), world=distributed.world(),
+            )  # fmt: skip
         if data.kinds is None or data.kind_vocab is None:
             raise DataError(
                 f"sasrec with event_aware=true needs event kinds, and '{data.name}' has none; "
@@ -138,6 +160,7 @@ class SASRec(Recommender):
         return EventBatches(
             data.sequences, data.kinds, data.timestamps if cfg.time_gaps else None, weights,
             cfg.max_len, cfg.batch_size, seed, cfg.full_history, cfg.repeat_targets,
+            rank=distributed.rank(), world=distributed.world(),
         )  # fmt: skip
 
     def _new_net(self, n_items: int) -> SASRecNet:
@@ -162,27 +185,36 @@ class SASRec(Recommender):
         }  # fmt: skip
 
     def _loss(self, net: nn.Module, batch: Batch | EventBatch) -> torch.Tensor:
-        assert isinstance(net, SASRecNet)
+        """`net` is the network, or its DDP wrapper under torchrun (the forward pass goes
+        through it, so gradients are all-reduced)."""
+        core = distributed.unwrap(net)
+        assert isinstance(core, SASRecNet)
         if isinstance(batch, EventBatch):
-            return self._event_loss(net, batch)
+            return self._event_loss(net, core, batch)
         items, positions, targets = batch
         hidden = net(items).flatten(0, 1)[positions]  # (N, D)
-        table = net.item_emb.weight  # (V, D)
+        table = core.item_emb.weight  # (V, D)
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table, targets)
-        negatives = torch.randint(1, table.shape[0], (self.config.num_negatives,))  # (M,)
+        negatives = self._negatives(table)  # (M,)
         return sampled_cross_entropy(hidden, table, targets, negatives)
 
-    def _event_loss(self, net: SASRecNet, batch: EventBatch) -> torch.Tensor:
+    def _event_loss(self, net: nn.Module, core: SASRecNet, batch: EventBatch) -> torch.Tensor:
         """The next item's cross-entropy at every position whose next event is a target
         kind, weighted by that kind's weight."""
         hidden = net(batch.items, batch.kinds, batch.gaps).flatten(0, 1)  # (B·T, D)
         hidden = hidden[batch.positions]  # (N, D)
-        table = net.item_emb.weight  # (V, D)
+        table = core.item_emb.weight  # (V, D)
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table, batch.targets, batch.weights)
-        negatives = torch.randint(1, table.shape[0], (self.config.num_negatives,))  # (M,)
+        negatives = self._negatives(table)  # (M,)
         return sampled_cross_entropy(hidden, table, batch.targets, negatives, batch.weights)
+
+    def _negatives(self, table: torch.Tensor) -> torch.Tensor:
+        """`num_negatives` uniform rows of `table` (padding excluded), on its device."""
+        # drawn on the CPU generator whatever the device: the same seed, the same negatives
+        drawn = torch.randint(1, table.shape[0], (self.config.num_negatives,))  # (M,)
+        return drawn.to(table.device)
 
     def _flops(self, batch: Batch | EventBatch) -> float:
         """Forward + backward FLOPs (≈ 3 × forward) of a batch, padding included."""
@@ -283,14 +315,16 @@ class SASRec(Recommender):
     ) -> torch.Tensor:
         """The hidden state at the last item of each (non-empty) window: (B, D); event-aware
         with each window's kind codes and gap buckets."""
+        device = self._net.item_emb.weight.device
         lengths = torch.tensor([len(w) for w in windows])
-        items = padded(windows, int(lengths.max()))  # (B, T)
+        items = padded(windows, int(lengths.max())).to(device)  # (B, T)
         if kinds is None or gaps is None:
             hidden: torch.Tensor = self._net(items)  # (B, T, D)
         else:
             t = int(lengths.max())
-            hidden = self._net(items, padded(kinds, t), padded(gaps, t))  # (B, T, D)
-        return hidden[torch.arange(len(windows)), lengths - 1]  # (B, D)
+            codes, buckets = padded(kinds, t).to(device), padded(gaps, t).to(device)
+            hidden = self._net(items, codes, buckets)  # (B, T, D)
+        return hidden[torch.arange(len(windows), device=device), (lengths - 1).to(device)]
 
     def _event_scores(
         self,
@@ -306,11 +340,12 @@ class SASRec(Recommender):
             histories, kinds, times, self.config.max_len, self.default_kind_, len(self.kinds_)
         )
         lengths = np.fromiter((len(w[0]) for w in windows), dtype=np.int64, count=len(windows))
-        last = torch.zeros((len(windows), net.item_emb.embedding_dim))  # (B, D)
+        device = net.item_emb.weight.device
+        last = torch.zeros((len(windows), net.item_emb.embedding_dim), device=device)  # (B, D)
         for rows in length_groups(lengths, _SCORE_BATCH):
             items, codes, gaps = ([windows[r][part] for r in rows] for part in range(3))
-            last[torch.from_numpy(rows)] = self._last_hidden(items, codes, gaps)
-        scores = net.logits(last)  # (B, V)
+            last[torch.from_numpy(rows).to(device)] = self._last_hidden(items, codes, gaps)
+        scores = net.logits(last).float().cpu()  # (B, V)
         cold = torch.from_numpy(lengths == 0)
         if cold.any():
             scores[cold] = torch.from_numpy(prior)
@@ -334,9 +369,11 @@ class SASRec(Recommender):
         items = torch.zeros((len(windows), max(1, int(lengths.max()))), dtype=torch.long)
         for row, w in enumerate(windows):
             items[row, : len(w)] = torch.from_numpy(w)
-        hidden = net(items)  # (B, T, D)
-        last = hidden[torch.arange(len(windows)), (lengths - 1).clamp(min=0)]  # (B, D)
-        scores = net.logits(last)  # (B, V)
+        device = net.item_emb.weight.device  # the GPU while validating a CUDA training run
+        hidden = net(items.to(device))  # (B, T, D)
+        ends = (lengths - 1).clamp(min=0).to(device)
+        last = hidden[torch.arange(len(windows), device=device), ends]  # (B, D)
+        scores = net.logits(last).float().cpu()  # (B, V)
         cold = lengths == 0
         if cold.any():
             scores[cold] = torch.from_numpy(prior)
@@ -354,7 +391,8 @@ class SASRec(Recommender):
 
     # -- persistence ---------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:
-        tensors = {f"net.{k}": v.contiguous() for k, v in self._net.state_dict().items()}
+        state = self._net.state_dict()
+        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
         assert self.prior_ is not None
         tensors["prior"] = torch.from_numpy(self.prior_)
         if self.repurchase_ is not None:
@@ -362,15 +400,17 @@ class SASRec(Recommender):
         save_file(tensors, str(path / "weights.safetensors"))
 
     def _extra(self) -> dict[str, Any]:
-        if self.kinds_ is None:
-            return {}
-        return {"event_kinds": self.kinds_.to_json(), "default_kind": self.default_kind_}
+        out: dict[str, Any] = {"derived": self.derived_} if self.derived_ else {}
+        if self.kinds_ is not None:
+            out |= {"event_kinds": self.kinds_.to_json(), "default_kind": self.default_kind_}
+        return out
 
     def _load_state(self, path: Path, extra: dict[str, Any]) -> None:
         file = path / "weights.safetensors"
         if not file.is_file():
             raise ModelError(f"{path} has no weights.safetensors; save the model again")
         tensors = load_file(str(file))
+        self.derived_ = dict(extra.get("derived", {}))
         if self.config.event_aware:
             if "event_kinds" not in extra:
                 raise ModelError(f"{path / 'config.json'} lacks extra.event_kinds; save again")

@@ -94,11 +94,16 @@ class SequenceBatches:
     item after the first is a target exactly once. A batch is ``(items (B, T), positions (N,),
     targets (N,))``: right-padded inputs, the flat indices into B·T of the positions that have
     a next item, and those next items.
+
+    Under torchrun (`world` > 1) every rank computes the same batches and trains on its share
+    of each: rows ``rank, rank + world, …`` of the length-sorted batch, so the shares are of
+    similar lengths, every rank takes the same number of steps, and the batch the ranks'
+    all-reduced gradients stand for is the single process's batch.
     """
 
     def __init__(
         self, sequences: Sequence[np.ndarray], max_len: int, batch: int, seed: int,
-        full_history: bool = False,
+        full_history: bool = False, *, rank: int = 0, world: int = 1,
     ) -> None:  # fmt: skip
         #: (sequence, start, stop) of every window, in the order of `windows`
         self.bounds: list[tuple[int, int, int]] = []
@@ -112,14 +117,15 @@ class SequenceBatches:
         ]
         self.batch = batch
         self.seed = seed
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         return math.ceil(len(self.windows) / self.batch)
 
     def epoch(self, index: int) -> Iterator[Batch]:
-        """The batches of epoch `index` (see :meth:`order`)."""
+        """The batches of epoch `index` (see :meth:`order`); this rank's share of each."""
         for rows in self.order(index):
-            yield self._collate([self.windows[i] for i in rows])
+            yield self._collate([self.windows[i] for i in self.share(rows)])
 
     def order(self, index: int) -> Iterator[np.ndarray]:
         """Window indices of each batch of epoch `index`: shuffle, sort groups of batches by
@@ -134,6 +140,14 @@ class SequenceBatches:
         chunks = [order[i : i + self.batch] for i in range(0, len(order), self.batch)]
         for k in rng.permutation(len(chunks)):
             yield chunks[k]
+
+    def share(self, rows: np.ndarray) -> np.ndarray:
+        """This rank's rows of a batch (all of them in a single process); a batch with fewer
+        rows than ranks gives the ranks without one its first row again."""
+        if self.world == 1:
+            return rows
+        mine = rows[self.rank :: self.world]
+        return mine if len(mine) else rows[:1]
 
     @staticmethod
     def _collate(windows: list[np.ndarray]) -> Batch:
@@ -162,15 +176,18 @@ class EventBatches:
         times: per user, epoch seconds aligned with `sequences` (None: no gaps).
         weights: per kind code, the loss weight of a target of that kind.
         repeat_targets: also train on targets already in the window's earlier events.
-        max_len, batch, seed, full_history: as for :class:`SequenceBatches`.
+        max_len, batch, seed, full_history, rank, world: as for :class:`SequenceBatches`.
     """
 
     def __init__(
         self, sequences: Sequence[np.ndarray], kinds: Sequence[np.ndarray],
         times: Sequence[np.ndarray] | None, weights: np.ndarray, max_len: int, batch: int,
-        seed: int, full_history: bool = False, repeat_targets: bool = True,
+        seed: int, full_history: bool = False, repeat_targets: bool = True, *, rank: int = 0,
+        world: int = 1,
     ) -> None:  # fmt: skip
-        self.base = SequenceBatches(sequences, max_len, batch, seed, full_history)
+        self.base = SequenceBatches(
+            sequences, max_len, batch, seed, full_history, rank=rank, world=world
+        )
         gaps = [
             gap_buckets(None if times is None else times[u], len(s))
             for u, s in enumerate(sequences)
@@ -190,7 +207,7 @@ class EventBatches:
     def epoch(self, index: int) -> Iterator[EventBatch]:
         """The batches of epoch `index`, in :meth:`SequenceBatches.order`."""
         for rows in self.base.order(index):
-            yield self._collate(rows)
+            yield self._collate(self.base.share(rows))
 
     def _collate(self, rows: np.ndarray) -> EventBatch:
         t = max(len(self.base.windows[i]) for i in rows) - 1

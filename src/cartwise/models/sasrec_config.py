@@ -5,20 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cartwise.errors import ConfigError
+from cartwise.training.budget import parse_duration
 
 
 class SASRecConfig(BaseModel):
     """Settings of :class:`SASRec`.
 
+    With `autoconfig` on (the default), the settings marked *derived* below that are not given
+    explicitly are derived from the training data and the time budget when the model is fitted
+    (:mod:`cartwise.models.sasrec_auto`); the fitted model's config holds the values used.
+
     Attributes:
-        max_len: most recent items the model reads (training windows and scoring).
+        autoconfig: derive the settings not given from the data and the time budget; off, every
+            setting not given takes the default written here.
+        max_len: most recent items the model reads (training windows and scoring); derived.
         full_history: also train on the items before the last `max_len` of long sequences.
         embedding_size: D, the item / position / hidden size.
         num_blocks: Transformer blocks.
         num_heads: attention heads (must divide `embedding_size`).
         ffn_size: feed-forward width (default: `embedding_size`, as in SASRec).
-        dropout: dropout on embeddings and residual branches.
+        dropout: dropout on embeddings and residual branches; derived.
         fused_attention: torch's fused attention kernel instead of the explicit (on CPU faster
             at these lengths) softmax(QKᵀ/√d)V; the results are the same.
         scale_embeddings: multiply input item embeddings by √D (original SASRec).
@@ -27,11 +36,12 @@ class SASRecConfig(BaseModel):
         learning_rate: AdamW peak learning rate.
         weight_decay: AdamW decoupled weight decay on matrices.
         batch_size: sequences per training batch.
-        epochs: maximum epochs (the learning-rate schedule spans all of them).
+        epochs: maximum epochs (the learning-rate schedule spans all of them, or with a time
+            budget the ones that fit in it).
         patience: epochs without a better validation NDCG@10 before stopping (None: never).
         loss: "softmax" (cross-entropy over every item) or "sampled" (`num_negatives` uniform
-            negatives shared by a batch; for catalogs where the full softmax is too slow).
-        num_negatives: negatives per batch for the sampled loss.
+            negatives shared by a batch; for catalogs where the full softmax is too slow); derived.
+        num_negatives: negatives per batch for the sampled loss; derived with the loss.
         warmup: fraction of all steps with a linear learning-rate warmup.
         schedule: decay after warmup.
         grad_clip: max global gradient norm (None: no clipping).
@@ -41,6 +51,14 @@ class SASRecConfig(BaseModel):
         checkpoint_dir: where the training loop keeps ``best`` and ``last`` (None: nowhere).
         resume: continue from ``checkpoint_dir/last`` if present.
         progress: show a progress bar while training.
+        time_budget: wall seconds the fit may take (``"20m"``, ``"90s"``, ``"1.5h"`` are read
+            too): the loop plans the epochs that fit after the first one, spans the schedule
+            over them and stops before the budget runs out. None: no budget, or with
+            `autoconfig` the default of :data:`cartwise.models.sasrec_auto.DEFAULT_TIME_BUDGET`;
+            derived.
+        device: ``"auto"`` trains on this process's GPU when CUDA is available (bf16
+            autocast there too), else the CPU; ``"cpu"`` / ``"cuda"`` force one. The fitted
+            model always scores on the CPU.
         event_aware: each position reads the item, the event kind and the time since the
             previous event (bucketed), and trains on every kind a shopper does with an item
             (``Dataset.from_store(kinds="behaviour")``); off: the id-only SASRec, unchanged.
@@ -53,6 +71,7 @@ class SASRecConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    autoconfig: bool = True
     max_len: int = Field(default=200, ge=1)
     full_history: bool = False
     embedding_size: int = Field(default=64, ge=1)
@@ -79,11 +98,25 @@ class SASRecConfig(BaseModel):
     checkpoint_dir: Path | None = None
     resume: bool = False
     progress: bool = False
+    time_budget: float | None = Field(default=None, gt=0.0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     event_aware: bool = False
     target_kinds: list[str] | None = None
     kind_weights: dict[str, float] = Field(default_factory=lambda: {"purchase": 2.0})
     time_gaps: bool = True
     repeat_targets: bool = True
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str | int | float):
+            try:
+                return parse_duration(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _weights_non_negative(self) -> SASRecConfig:

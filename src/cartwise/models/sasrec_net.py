@@ -10,9 +10,9 @@ N = positions that carry a target.
 
 Two CPU-specific choices, both measured on a 2-core AVX-512 machine (see benchmarks/sasrec_dev.py):
 :func:`dropout` draws 15 random bits per element from 64-bit words (torch's ``bernoulli_`` costs
-~10 ns per element and was 10% of a training step), and :func:`linear_cross_entropy` computes the
-full-softmax loss and its gradients chunk by chunk in bfloat16 without ever materialising the
-(N, V) logits (4× faster than ``F.cross_entropy`` on the logits).
+~10 ns per element and was 10% of a training step), and the losses
+(:mod:`cartwise.models.sasrec_losses`, re-exported here) compute the softmax and its gradients
+chunk by chunk in bfloat16 without ever materialising the (N, V) logits.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_CHUNK_BYTES = 16 << 20  # softmax chunk: cache-sized, but ≥ _MIN_CHUNK rows (measured)
-_MIN_CHUNK = 256  # the (V, D) gradient is accumulated once per chunk: few, large chunks
+from cartwise.models.sasrec_losses import linear_cross_entropy, sampled_cross_entropy
+
+__all__ = [
+    "Block", "CausalSelfAttention", "FeedForward", "SASRecNet", "dropout",
+    "linear_cross_entropy", "sampled_cross_entropy",
+]  # fmt: skip
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -231,100 +235,3 @@ def _init_weights(module: nn.Module) -> None:
         if module.padding_idx is not None:
             with torch.no_grad():
                 module.weight[module.padding_idx].zero_()
-
-
-class _LinearCrossEntropy(torch.autograd.Function):
-    """mean_n −log softmax(h_n Wᵀ)[y_n], with both gradients computed in the forward pass."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int,
-        weights: torch.Tensor | None = None,
-    ) -> torch.Tensor:  # fmt: skip
-        n = hidden.shape[0]
-        h = hidden.detach().to(torch.bfloat16)  # (N, D)
-        w = table.detach().to(torch.bfloat16)  # (V, D)
-        grad_h = torch.empty(h.shape, dtype=torch.bfloat16, device=h.device)  # (N, D)
-        grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device)  # (V, D)
-        total = torch.zeros((), dtype=torch.float32, device=h.device)
-        for start in range(0, n, chunk):
-            hc, yc = h[start : start + chunk], targets[start : start + chunk]  # (C, D), (C,)
-            rows = torch.arange(len(yc), device=h.device)
-            p = torch.softmax(hc @ w.t(), dim=1)  # (C, V)
-            p_target = p[rows, yc]  # (C,)
-            log_p = p_target.float().clamp_min(1e-30).log()  # (C,)
-            p[rows, yc] = p_target - 1  # ∂loss/∂logits = softmax − one-hot
-            if weights is None:
-                total -= log_p.sum()
-            else:  # row n's loss and gradients count w_n times
-                wc = weights[start : start + chunk]  # (C,)
-                total -= (wc * log_p).sum()
-                p *= wc[:, None].to(p.dtype)
-            torch.mm(p, w, out=grad_h[start : start + chunk])  # (C, D)
-            grad_w += (p.t() @ hc).float()  # (V, D)
-        ctx.save_for_backward(grad_h, grad_w)
-        ctx.hidden_dtype = hidden.dtype
-        denominator = max(n, 1) if weights is None else max(float(weights.sum()), 1e-12)
-        ctx.denominator = denominator
-        return total / denominator
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        grad_h, grad_w = ctx.saved_tensors
-        scale = grad_out / ctx.denominator
-        return (grad_h.to(ctx.hidden_dtype) * scale, grad_w * scale, None, None, None)
-
-
-def linear_cross_entropy(
-    hidden: torch.Tensor,
-    table: torch.Tensor,
-    targets: torch.Tensor,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Full-softmax cross-entropy of ``hidden @ table.T`` against `targets`, mean over rows
-    (with `weights`: ``Σ w_n ℓ_n / Σ w_n``).
-
-    Equals ``F.cross_entropy(hidden @ table.T, targets)`` up to bfloat16 rounding, at a fraction
-    of the memory traffic: the (N, V) logits are formed, normalised and turned into gradients a
-    cache-sized chunk at a time.
-
-    Args:
-        hidden: (N, D) hidden states.
-        table: (V, D) output embeddings (the tied item table).
-        targets: (N,) target rows of `table`.
-        weights: (N,) non-negative weight of each row (None: all 1).
-    """
-    chunk = max(_MIN_CHUNK, _CHUNK_BYTES // (2 * table.shape[0]))
-    apply = _LinearCrossEntropy.apply
-    out: torch.Tensor = apply(hidden, table, targets, chunk, weights)  # type: ignore[no-untyped-call]
-    return out
-
-
-def sampled_cross_entropy(
-    hidden: torch.Tensor,
-    table: torch.Tensor,
-    targets: torch.Tensor,
-    negatives: torch.Tensor,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Sampled-softmax cross-entropy: the target against negatives shared by the batch.
-
-    Negatives are drawn uniformly, so no log-Q correction is needed; a negative that happens to
-    be a row's own target is masked out of that row.
-
-    Args:
-        hidden: (N, D) hidden states.
-        table: (V, D) output embeddings.
-        targets: (N,) target rows of `table`.
-        negatives: (M,) negative rows of `table`.
-        weights: (N,) non-negative weight of each row (None: all 1; else ``Σ w_n ℓ_n / Σ w_n``).
-    """
-    pos = (hidden * table[targets]).sum(-1, keepdim=True)  # (N, 1)
-    neg = hidden @ table[negatives].t()  # (N, M)
-    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # (N, M)
-    logits = torch.cat([pos, neg], dim=1).float()  # (N, 1 + M)
-    if weights is None:
-        return F.cross_entropy(logits, torch.zeros_like(targets))
-    losses = F.cross_entropy(logits, torch.zeros_like(targets), reduction="none")  # (N,)
-    out: torch.Tensor = (losses * weights).sum() / weights.sum().clamp_min(1e-12)
-    return out

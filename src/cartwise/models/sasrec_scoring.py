@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cartwise.training.distributed import threads_per_process
+
 
 def padded(rows: Sequence[np.ndarray], width: int) -> torch.Tensor:
     """Right-padded (B, width) int64 tensor of the rows."""
@@ -75,10 +77,11 @@ def scoring(net: nn.Module, num_threads: int | None) -> Iterator[None]:
 
 @contextmanager
 def threads(n: int | None, *, lower_only: bool = False) -> Iterator[None]:
-    """Use `n` torch threads (default: the cores this process may run on, or with
-    `lower_only` the current count if that is lower), then restore."""
+    """Use `n` torch threads (default: the cores this process may run on, shared out between
+    the processes torchrun started on this machine, or with `lower_only` the current count if
+    that is lower), then restore."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = n or cores or 1
+    wanted = n or threads_per_process(cores or 1)
     if n is None and lower_only:
         wanted = min(wanted, torch.get_num_threads())
     before = torch.get_num_threads()
