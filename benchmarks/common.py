@@ -116,6 +116,9 @@ def write_result(
         "train_seconds": round(float(seconds), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "cores": cores(),
+        # 1-, 5- and 15-minute load averages when the file was written: a run on a busy machine
+        # (load well above `cores`) is visible as such; timing figures from it are not idle ones.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "command": command or this_command(),
         "git_commit": commit,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
