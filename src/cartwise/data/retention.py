@@ -134,12 +134,19 @@ def _n(conn: Connection, stmt: Any) -> int:
     return int(conn.scalar(stmt) or 0)
 
 
-def _events_batch(engine: Engine, cutoff: float, n: int, report: PurgeReport) -> bool:
-    oldest = select(_E.seq).where(_E.ts < cutoff).order_by(_E.ts, _E.seq).limit(n)
+def _oldest_rows(engine: Engine, table: Any, cutoff: float, n: int) -> int:
+    """Delete the `n` oldest rows of an append-only table (`ts`, `seq`) older than `cutoff`."""
+    col = table.c
+    oldest = select(col.seq).where(col.ts < cutoff).order_by(col.ts, col.seq).limit(n)
     with engine.begin() as conn:
-        done = conn.execute(delete(t.events).where(_E.seq.in_(oldest.scalar_subquery())))
-    report.events += done.rowcount
-    return done.rowcount > 0
+        done = conn.execute(delete(table).where(col.seq.in_(oldest.scalar_subquery())))
+    return int(done.rowcount)
+
+
+def _events_batch(engine: Engine, cutoff: float, n: int, report: PurgeReport) -> bool:
+    done = _oldest_rows(engine, t.events, cutoff, n)
+    report.events += done
+    return done > 0
 
 
 def _served_batch(engine: Engine, cutoff: float, n: int, report: PurgeReport) -> bool:
@@ -164,8 +171,6 @@ def _served_batch(engine: Engine, cutoff: float, n: int, report: PurgeReport) ->
 
 
 def _feedback_batch(engine: Engine, cutoff: float, n: int, report: PurgeReport) -> bool:
-    oldest = select(_F.seq).where(_F.ts < cutoff).order_by(_F.ts, _F.seq).limit(n)
-    with engine.begin() as conn:
-        done = conn.execute(delete(t.feedback).where(_F.seq.in_(oldest.scalar_subquery())))
-    report.feedback += done.rowcount
-    return done.rowcount > 0
+    done = _oldest_rows(engine, t.feedback, cutoff, n)
+    report.feedback += done
+    return done > 0
