@@ -81,6 +81,15 @@ def this_command() -> str:
     return shlex.join(["python", str(shown), *sys.argv[1:]])
 
 
+def run_each(commands: Mapping[str, list[str]]) -> int:
+    """Run one subprocess per named command (one model per process: peak memory is that model's
+    own); print the names that failed and return a process exit status."""
+    failed = [name for name, cmd in commands.items() if subprocess.run(cmd, check=False).returncode]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def write_result(
     benchmark: str,
     dataset: str,

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import require_committed, write_result
+from common import require_committed, run_each, write_result
 from nextcommon import Choice, category_rank, choose, rank
 
 from cartwise.data.dataset import Dataset
@@ -212,16 +211,10 @@ def main() -> int:
     if len(names) == 1:
         run_one(names[0], args.dev, args.seed)
         return 0
-    failed = []
-    for name in names:  # one process per model: peak memory is that model's own
-        cmd = [sys.executable, __file__, name, "--seed", str(args.seed)]
-        if args.dev:
-            cmd.append("--dev")
-        if subprocess.run(cmd, check=False).returncode:
-            failed.append(name)
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    dev = ["--dev"] if args.dev else []
+    return run_each(
+        {name: [sys.executable, __file__, name, "--seed", str(args.seed), *dev] for name in names}
+    )
 
 
 if __name__ == "__main__":

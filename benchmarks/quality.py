@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import require_committed, write_result
+from common import require_committed, run_each, write_result
 
 from cartwise.cli.models import parse_settings
 from cartwise.data.dataset import Dataset
@@ -183,15 +182,8 @@ def main() -> int:
     if len(names) == 1:
         run_one(args.dataset, names[0], args.split, parse_settings(args.set), args.seed)
         return 0
-    failed = []
-    for name in names:  # one process per model: peak memory is that model's own
-        cmd = [sys.executable, __file__, args.dataset, name, "--split", args.split]
-        cmd += ["--seed", str(args.seed), *(f"--set={s}" for s in args.set)]
-        if subprocess.run(cmd, check=False).returncode:
-            failed.append(name)
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    same = ["--split", args.split, "--seed", str(args.seed), *(f"--set={s}" for s in args.set)]
+    return run_each({n: [sys.executable, __file__, args.dataset, n, *same] for n in names})
 
 
 if __name__ == "__main__":
