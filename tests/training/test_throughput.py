@@ -72,8 +72,29 @@ def test_a_run_reports_gflops_over_step_seconds_and_the_share_of_the_peak() -> N
     assert t is not None
     assert t.gflop == pytest.approx(12.0) and t.seconds == pytest.approx(6.0)
     assert t.gflops == pytest.approx(2.0)
-    assert t.peak_gflops == matmul_peak_gflops()
-    assert t.peak_share == pytest.approx(2.0 / matmul_peak_gflops())
+    f32 = torch.float32  # the dtype this run trains in (bf16 off)
+    assert t.peak_gflops == matmul_peak_gflops(dtype=f32)
+    assert t.peak_share == pytest.approx(2.0 / matmul_peak_gflops(dtype=f32))
     assert [r.train_seconds for r in result.history] == [3.0, 3.0]
-    assert t.peak_cpu_gflops == measure_peak().cpu and t.cpu_seconds > 0
+    assert t.peak_cpu_gflops == measure_peak(dtype=f32).cpu and t.cpu_seconds > 0
     assert [r.seconds for r in result.history] == [8.0, 8.0]
+
+
+def test_bf16_is_turned_off_where_it_does_not_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU without native bf16 (emulated: ~100x slower than float32) trains in float32 and
+    its peak is measured in float32."""
+    import cartwise.training.loop as loop
+
+    seen: list[bool] = []
+    monkeypatch.setattr(loop, "bf16_pays", lambda device: False)
+    src = Clocked()
+
+    def loss(module: nn.Module, batch: Batch) -> torch.Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return src.loss(module, batch)
+
+    settings = TrainSettings(epochs=1, learning_rate=0.01, clock=src, bf16=True)
+    result = train(nn.Linear(3, 1), src, loss, settings, validate=src.validate, flops=lambda _: 1)
+    assert seen and not any(seen)
+    assert result.throughput is not None
+    assert result.throughput.peak_gflops == matmul_peak_gflops(dtype=torch.float32)

@@ -83,7 +83,7 @@ def fit(
     throughput = dict(getattr(model, "throughput_", {}) or {})
     rate = (
         f" at {throughput['gflops']:.3g} GFLOP/s ({throughput['peak_share']:.1%} of the "
-        f"{throughput['peak_gflops']:.0f} GFLOP/s bf16 matmul peak measured in the run)"
+        f"{throughput['peak_gflops']:.0f} GFLOP/s matmul peak measured in the run)"
         if throughput
         else ""
     )

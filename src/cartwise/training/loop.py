@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from cartwise.errors import ModelError
 from cartwise.training import checkpoints, distributed
 from cartwise.training.budget import Budget
-from cartwise.training.throughput import Peak, Throughput, measure_peak
+from cartwise.training.throughput import Peak, Throughput, bf16_pays, measure_peak
 
 _log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def train(
     run.best = _snapshot(module)
     if settings.resume and settings.checkpoint_dir is not None:
         run.best = _resume(run, state, result) or run.best
-    peak = measure_peak(run.device)
+    peak = measure_peak(run.device, torch.bfloat16 if run.settings.bf16 else torch.float32)
     _announce(run, peak.wall)
     try:
         _loop(run, state, result, validate, export_best, on_epoch_end)
@@ -211,6 +211,9 @@ def _start(
     settings: TrainSettings, flops: Callable[[B], float] | None,
 ) -> _Run[B]:  # fmt: skip
     device = torch.device(settings.device)
+    if settings.bf16 and not bf16_pays(device):
+        note = f"bf16 autocast off: this {device.type}'s bf16 matmul is slower than float32"
+        settings = replace(settings, bf16=False, notes=(*settings.notes, note))
     module.to(device)
     model: nn.Module = module
     if distributed.active():
@@ -237,9 +240,9 @@ def _announce(run: _Run[B], peak: float) -> None:
         _log.info("%s: %s", s.desc, note)
     budget = f"; time budget {s.time_budget / 60:.1f} min" if s.time_budget else ""
     ranks = f"; {distributed.world()} processes (DDP)" if distributed.active() else ""
-    _log.info("%s: at most %d epochs of %d batches on %s%s%s; bf16 matmul peak measured now: "
-              "%.0f GFLOP/s", s.desc, s.epochs, len(run.source), run.device, budget, ranks,
-              peak)  # fmt: skip
+    _log.info("%s: at most %d epochs of %d batches on %s%s%s; %s matmul peak measured "
+              "now: %.0f GFLOP/s", s.desc, s.epochs, len(run.source), run.device, budget, ranks,
+              "bf16" if s.bf16 else "float32", peak)  # fmt: skip
 
 
 def _loop(

@@ -42,18 +42,39 @@ class Peak:
     cpu: float
 
 
-@functools.cache
-def _measure(device: str, dtype: torch.dtype, threads: int) -> Peak:
-    size = CUDA_SIZE if device.startswith("cuda") else CPU_SIZE
+_START_SIZE = 256
+_MAX_CALL_SECONDS = 0.05  # the size stops doubling once one call takes this long
+
+
+def _operands(size: int, device: str, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)
-    out = torch.empty(size, size, device=device, dtype=dtype)
-    cuda = device.startswith("cuda")
-    for _ in range(2):  # warm-up: kernel selection, page faults
-        torch.mm(a, b, out=out)
+    return a, b, torch.empty(size, size, device=device, dtype=dtype)
+
+
+def _one_call(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, cuda: bool) -> float:
+    began = time.perf_counter()
+    torch.mm(a, b, out=out)
     if cuda:
-        torch.cuda.synchronize(device)
+        torch.cuda.synchronize(out.device)
+    return time.perf_counter() - began
+
+
+@functools.cache
+def _measure(device: str, dtype: torch.dtype, threads: int) -> Peak:
+    # The size doubles from 256 up to the device's size while a call stays short: a dtype this
+    # CPU only emulates (bf16 without AVX-512 BF16/AMX is ~100x slower than float32) would
+    # otherwise cost minutes per measurement instead of about a second.
+    cuda = device.startswith("cuda")
+    largest = CUDA_SIZE if cuda else CPU_SIZE
+    size = min(_START_SIZE, largest)
+    a, b, out = _operands(size, device, dtype)
+    _one_call(a, b, out, cuda)  # warm-up: kernel selection, page faults
+    while size < largest and _one_call(a, b, out, cuda) < _MAX_CALL_SECONDS:
+        size *= 2
+        a, b, out = _operands(size, device, dtype)
+        _one_call(a, b, out, cuda)
     wall, cpu = 0.0, 0.0
     for _ in range(_REPEATS):
         calls, began, cpu_began = 0, time.perf_counter(), time.process_time()
@@ -77,6 +98,17 @@ def measure_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.
     return _measure(str(device), dtype, torch.get_num_threads())
 
 
+@functools.cache
+def bf16_pays(device: str | torch.device = "cpu") -> bool:
+    """Whether bfloat16 autocast is worth it on `device`: always on CUDA; on a CPU only when
+    its bf16 matmul is at least as fast as float32 (AVX-512 BF16 or AMX; without them bf16 is
+    emulated and training under it runs many times slower)."""
+    name = str(device)
+    if name.startswith("cuda"):
+        return True
+    return measure_peak(name, torch.bfloat16).wall >= measure_peak(name, torch.float32).wall
+
+
 def matmul_peak_gflops(
     device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16
 ) -> float:
@@ -91,7 +123,7 @@ class Throughput:
     Attributes:
         gflop: estimated forward + backward GFLOP of every training step.
         seconds: wall seconds of those steps (validation and checkpoints excluded).
-        peak_gflops: the bf16 matmul peak measured in the same run (wall).
+        peak_gflops: the matmul peak measured in the same run (wall), in the dtype trained in.
         cpu_seconds: CPU seconds of those steps divided by the torch threads (0: unknown).
         peak_cpu_gflops: the peak per CPU second × threads.
     """
