@@ -23,6 +23,18 @@ class Settings(BaseSettings):
         description="SQLite file path or any SQLAlchemy URL (e.g. postgresql+psycopg://...)",
     )
     model_dir: Path = Field(default=Path("var/models"), description="folder of saved models")
+    model_url: str | None = Field(
+        default=None,
+        description=(
+            "model versions on storage shared by several machines, as an fsspec URL "
+            "(s3://bucket/models with s3fs installed, gs:// with gcsfs, file:///shared/models); "
+            "when set it replaces model_dir"
+        ),
+    )
+    model_cache_dir: Path = Field(
+        default=Path("var/model-cache"),
+        description="local folder where versions downloaded from model_url are kept",
+    )
     seed: int = Field(default=7, description="random seed for demo data and training")
     event_future_skew: timedelta = Field(
         default=timedelta(days=1),
@@ -172,7 +184,20 @@ class Settings(BaseSettings):
     catalog_refresh_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="how often the service re-reads the catalog written by other processes",
+        description=(
+            "how often the service hashes the catalog rows to find changes by other processes "
+            "that the cheap check (sync_seconds) cannot see: a rewrite keeping an old created_at"
+        ),
+    )
+    sync_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description=(
+            "how often a server checks what other replicas changed: the catalog's stamp in the "
+            "store (items added, deleted or rewritten) and, with model_url, the ACTIVE version "
+            "(a local model folder's is checked at every request)"
+        ),
     )
     score_cache_mb: int = Field(
         default=128,
@@ -192,6 +217,11 @@ class Settings(BaseSettings):
             "are unchanged; 0 turns the cache off"
         ),
     )
+
+
+def model_root(settings: Settings) -> Path | str:
+    """Where the model versions are: ``model_url`` when set, else ``model_dir``."""
+    return settings.model_url or settings.model_dir
 
 
 def get_settings() -> Settings:

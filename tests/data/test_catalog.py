@@ -1,4 +1,5 @@
-"""Fresh item rows (ItemRows, fetch_items) and the catalog change marker (catalog_mark)."""
+"""Fresh item rows (ItemRows, fetch_items) and the catalog change markers (catalog_mark, and
+the cheap catalog_stamp replicas poll)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 from sqlalchemy import update
 
 from cartwise.data import tables as t
-from cartwise.data.catalog import CatalogIndex, ItemRows, catalog_mark, fetch_items
+from cartwise.data.catalog import (
+    CatalogIndex,
+    ItemRows,
+    catalog_mark,
+    catalog_stamp,
+    fetch_items,
+)
 from cartwise.data.schema import Item
 from cartwise.data.store import Store
 
@@ -120,3 +127,16 @@ def test_catalog_mark_ignores_columns_the_index_does_not_read(store: Store) -> N
     with store.engine.begin() as conn:
         conn.execute(update(t.items).values(currency="EUR"))
     assert catalog_mark(store) == mark
+
+
+def test_catalog_stamp_moves_when_items_are_added_deleted_or_written_again(store: Store) -> None:
+    stamp = catalog_stamp(store)
+    assert stamp[0] == 4 and catalog_stamp(store) == stamp
+    store.upsert_items([Item(id="new", title="New")])
+    added = catalog_stamp(store)
+    assert added[0] == 5 and added != stamp
+    store.upsert_items([Item(id="i1", title="Renamed")])  # created_at: now, as PUT /items sends
+    renamed = catalog_stamp(store)
+    assert renamed[0] == 5 and renamed[1] > added[1]
+    store.delete_item("i0")
+    assert catalog_stamp(store)[0] == 4

@@ -48,33 +48,36 @@ def start_server(
     api_keys: dict[str, list[str]] | None = None,
     port: int | None = None,
     timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    cartwise_serve: bool = False,
 ) -> LiveServer:
-    """Start ``uvicorn cartwise.service.app:app_from_env`` on the store at `store` (a path or
-    URL) and wait until /health answers."""
+    """Start ``uvicorn cartwise.service.app:app_from_env`` (with `cartwise_serve`: the
+    ``cartwise serve`` command) on the store at `store` (a path or URL) and the model folder
+    `models` (a path, or a URL: ``CARTWISE_MODEL_URL``), and wait until /health answers.
+    `env`: more environment variables."""
     port = port or free_port()
-    env = dict(os.environ)
-    env.update(
+    environ = dict(os.environ)
+    environ.update(
         CARTWISE_STORE_URL=str(store),
-        CARTWISE_MODEL_DIR=str(models),
         CARTWISE_API_KEYS=json.dumps(api_keys or {}),
         CARTWISE_INSECURE_LOCAL="false" if api_keys else "true",
     )
+    if "://" in str(models):
+        environ["CARTWISE_MODEL_URL"] = str(models)
+    else:
+        environ["CARTWISE_MODEL_DIR"] = str(models)
+    environ.update(env or {})
     log = workdir / f"server-{port}.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "cartwise.service.app:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    if cartwise_serve:
+        cmd = [sys.executable, "-m", "cartwise", "serve", "--port", str(port)]
+        cmd += ["--log-level", "warning"]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "cartwise.service.app:app_from_env", "--factory"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log.open("ab") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            cmd, env=environ, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

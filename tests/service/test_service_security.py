@@ -157,12 +157,26 @@ def test_unexpected_errors_are_500_without_details(
     assert "secret" not in r.text and "Traceback" not in r.text
 
 
+def test_a_store_that_does_not_answer_is_503_and_not_ready(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(
+        create_app(engine, Settings(insecure_local=True)), client=("127.0.0.1", 1)
+    ) as c:
+        assert c.get("/ready").json()["ready"] is True
+        monkeypatch.setattr(engine.store, "reachable", lambda: False)  # e.g. the database is down
+        r = c.get("/ready")
+        assert r.status_code == 503
+        assert r.json()["store"] is False and r.json()["ready"] is False
+
+
 def test_no_model_yet_is_503_and_not_ready(store: Store, tmp_path: Path) -> None:
     app = create_app(Engine(store, tmp_path / "empty-models"), Settings(insecure_local=True))
     with TestClient(app, client=("127.0.0.1", 1)) as c:
         assert c.get("/ready").status_code == 503
         assert c.get("/ready").json() == {
-            "ready": False, "model_version": None, "search_index": False,
+            "ready": False, "model_version": None, "store": True, "model_loaded": False,
+            "search_index": False,
         }  # fmt: skip
         r = c.get("/users/u1/recommendations")
         assert r.status_code == 503

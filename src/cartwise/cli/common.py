@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
-from cartwise.config import get_settings
+from cartwise.config import get_settings, model_root
 from cartwise.data.store import Store
 from cartwise.errors import CartwiseError, ConfigError
 
@@ -113,9 +113,10 @@ def open_store(store: str | None) -> Store:
     return Store.open(store or get_settings().store_url)
 
 
-def model_dir(path: Path | None) -> Path:
-    """The model folder named on the command line, else the configured one."""
-    return path or get_settings().model_dir
+def model_dir(path: Path | None) -> Path | str:
+    """The model folder named on the command line, else the configured one
+    (``CARTWISE_MODEL_URL`` when set, else ``CARTWISE_MODEL_DIR``)."""
+    return path or model_root(get_settings())
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def default_model() -> str:
 
 def run_demo(
     store: Store,
-    model_dir: Path,
+    model_dir: Path | str,
     *,
     demo: DemoConfig | None = None,
     show: int = 3,

@@ -269,7 +269,8 @@ def configured_engine(store: str | None, models: Path | None, **updates: Any) ->
     and model folder named on the command line, else the configured ones."""
     from cartwise.serving.engine import Engine
 
-    settings = get_settings().model_copy(update={"model_dir": model_dir(models), **updates})
+    where = {"model_dir": models, "model_url": None} if models is not None else {}
+    settings = get_settings().model_copy(update={**where, **updates})
     return Engine.from_settings(settings, store=open_store(store))
 
 

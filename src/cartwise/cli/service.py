@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cartwise.cli.common import ModelDirOpt, StoreOpt, console
-from cartwise.config import Settings, get_settings
+from cartwise.config import Settings, get_settings, model_root
 from cartwise.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ def serve(
     import uvicorn
 
     given = {"store_url": store, "model_dir": models, "host": host, "port": port,
+             "model_url": "" if models is not None else None,
              "insecure_local": insecure_local or None}  # fmt: skip
     updates = {k: v for k, v in given.items() if v is not None}
     settings = get_settings().model_copy(update=updates)
@@ -78,6 +79,8 @@ def serve(
     # command-line overrides travel through it.
     os.environ["CARTWISE_STORE_URL"] = settings.store_url
     os.environ["CARTWISE_MODEL_DIR"] = str(settings.model_dir)
+    if settings.model_url is not None:
+        os.environ["CARTWISE_MODEL_URL"] = settings.model_url
     os.environ["CARTWISE_INSECURE_LOCAL"] = "true" if settings.insecure_local else "false"
     scheduler = retrain_scheduler(settings, retrain_every, retrain_min_events)
     if scheduler is not None:
@@ -110,7 +113,7 @@ def retrain_scheduler(
 
     console.print(f"retraining every {seconds:g} s when {min_events}+ new events arrived",
                   highlight=False)  # fmt: skip
-    return RetrainScheduler(Versions(settings.model_dir), command, seconds)
+    return RetrainScheduler(Versions(model_root(settings)), command, seconds)
 
 
 def _run(uvicorn: Any, settings: Settings, workers: int, log_level: str) -> None:

@@ -59,7 +59,7 @@ def models(ctx: typer.Context, models: ModelDirOpt = None) -> None:
             console.print(("* " if version == active else "  ") + version, highlight=False)
 
 
-def _folder(ctx: typer.Context, given: Path | None) -> Path:
+def _folder(ctx: typer.Context, given: Path | None) -> Path | str:
     """The model folder: the subcommand's --model-dir, else the group's, else configured."""
     return model_dir(given or (ctx.obj if isinstance(ctx.obj, Path) else None))
 

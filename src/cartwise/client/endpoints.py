@@ -61,7 +61,8 @@ def health() -> Call[HealthOut]:
 
 def ready() -> Call[ReadyOut]:
     """Readiness (``GET /ready``, no key needed): ``ready`` is false while no model is loaded
-    (the service answers 503 then, with this same body, so this call does not raise)."""
+    (``model_loaded``) or the store does not answer (``store``); the service answers 503 then,
+    with this same body, so this call does not raise."""
     return READY.call(model(ReadyOut), ok=frozenset({200, 503}))
 
 

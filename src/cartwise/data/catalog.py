@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Column, Text, bindparam, cast, select
+from sqlalchemy import JSON, Column, Text, bindparam, cast, func, select
 
 from cartwise.data import lean
 from cartwise.data import tables as t
@@ -134,6 +134,20 @@ def catalog_mark(store: Store) -> int:
     100,000 items."""
     with store.engine.connect() as conn:
         return hash(tuple(tuple(row) for row in conn.execute(_MARK)))
+
+
+_STAMP = select(func.count(), func.max(_C.created_at)).select_from(t.items)
+
+
+def catalog_stamp(store: Store) -> tuple[int, float]:
+    """A cheap sign that items were added, deleted or written without a ``created_at`` of
+    their own (an item's ``created_at`` defaults to the time it is written, as PUT /items does):
+    (count, latest created_at). One aggregate over the items table, no rows to the client
+    (~10 ms for 100,000 items), so replicas can ask it every second; a rewrite that keeps an
+    old ``created_at`` is found by :func:`catalog_mark` instead."""
+    with store.engine.connect() as conn:
+        row = conn.execute(_STAMP).one()
+    return int(row[0]), float(row[1] or 0.0)
 
 
 _BY_IDS = select(t.items).where(t.items.c.id.in_(bindparam("ids", expanding=True)))

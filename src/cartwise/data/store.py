@@ -311,6 +311,16 @@ class Store:
                 for name, table in (("items", t.items), ("users", t.users), ("events", t.events))
             }
 
+    def reachable(self) -> bool:
+        """Whether the database answers a trivial query now (readiness probes)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            _log.warning("store %s does not answer", self.url, exc_info=True)
+            return False
+        return True
+
     def event_mark(self) -> int:
         """The sequence number of the latest stored event (0 when there is none): a snapshot
         read after this call holds at least the events up to it (:meth:`events_after`)."""

@@ -13,54 +13,57 @@ The caller holds the folder lock (:func:`cartwise.lifecycle.files.folder_lock`).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from cartwise.lifecycle.files import read_json, write_json
+from cartwise.lifecycle.storage import Folder
 
 MARK_FILE = "DELETED_SHOPPERS.json"
 LOG_FILE = "deletions.json"
 _MAX_LOG = 100_000
 
 
-def log_deletion(root: Path, at: float) -> None:
+def log_deletion(folder: Folder, at: float) -> None:
     """Append a deletion time to the folder's log (the newest times are kept)."""
-    times = _times(root)
+    times = _times(folder)
     times.append(at)
-    write_json(root / LOG_FILE, {"times": times[-_MAX_LOG:]})
+    folder.write_text(LOG_FILE, json.dumps({"times": times[-_MAX_LOG:]}, indent=2))
 
 
-def add(version_dir: Path, times: list[float]) -> None:
-    """Count the deletions at `times` in the version's mark."""
+def add(folder: Folder, version: str, times: list[float]) -> None:
+    """Count the deletions at `times` in the mark of `version`."""
     if not times:
         return
-    mark = read_mark(version_dir) or {"shoppers": 0}
+    mark = read_mark(folder, version) or {"shoppers": 0}
     first = min([*times, *([mark["first_unix"]] if "first_unix" in mark else [])])
     last = max([*times, *([mark["last_unix"]] if "last_unix" in mark else [])])
-    write_json(
-        version_dir / MARK_FILE,
-        {"shoppers": int(mark["shoppers"]) + len(times), "first_unix": first, "last_unix": last,
-         "first": _iso(first), "last": _iso(last)},
-    )  # fmt: skip
+    mark = {"shoppers": int(mark["shoppers"]) + len(times), "first_unix": first, "last_unix": last,
+            "first": _iso(first), "last": _iso(last)}  # fmt: skip
+    folder.write_text(f"{version}/{MARK_FILE}", json.dumps(mark, indent=2))
 
 
-def mark_if_deleted_since(root: Path, version: str, snapshot_at: float | None) -> None:
+def mark_if_deleted_since(folder: Folder, version: str, snapshot_at: float | None) -> None:
     """Mark `version` with the deletions logged at or after `snapshot_at` (when its training
     read the store): its snapshot may hold those shoppers."""
     if snapshot_at is None:
         return
-    add(root / version, [t for t in _times(root) if t >= float(snapshot_at)])
+    add(folder, version, [t for t in _times(folder) if t >= float(snapshot_at)])
 
 
-def read_mark(version_dir: Path) -> dict[str, Any] | None:
+def read_mark(folder: Folder, version: str) -> dict[str, Any] | None:
     """The version's mark, None when no shopper was deleted after its training."""
-    found = read_json(version_dir / MARK_FILE)
+    found = _json(folder, f"{version}/{MARK_FILE}")
     return found if isinstance(found, dict) and found.get("shoppers") else None
 
 
-def _times(root: Path) -> list[float]:
-    found = read_json(root / LOG_FILE, {})
+def _json(folder: Folder, rel: str) -> Any:
+    text = folder.read_text(rel)
+    return None if text is None else json.loads(text)
+
+
+def _times(folder: Folder) -> list[float]:
+    found = _json(folder, LOG_FILE) or {}
     times = found.get("times", []) if isinstance(found, dict) else []
     return [float(t) for t in times if isinstance(t, int | float)]
 

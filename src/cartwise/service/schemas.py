@@ -307,11 +307,15 @@ class HealthOut(_Body):
 
 
 class ReadyOut(_Body):
-    """Readiness: a model is loaded. ``search_index`` tells whether the search index (item text
-    vectors) is built yet; until it is, the first search builds it (readiness does not wait)."""
+    """Readiness: the store answers (``store``) and the active model is loaded
+    (``model_loaded``); ``ready`` is both. ``search_index`` tells whether the search index
+    (item text vectors) is built yet; until it is, the first search builds it (readiness does
+    not wait)."""
 
     ready: bool
     model_version: str | None
+    store: bool = True
+    model_loaded: bool = False
     search_index: bool = False
 
 

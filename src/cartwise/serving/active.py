@@ -1,18 +1,23 @@
 """The active model: which saved version serves, loaded once and aligned with the catalog.
 
-:class:`ActiveModel` watches the ``ACTIVE`` file of a model folder (any process may replace it)
-and hands out a :class:`ModelView`: the loaded model aligned with one catalog snapshot. While
-one thread loads a newly activated version, the others keep answering with the previous view,
-so a swap never blocks or fails a request (a request in flight keeps the view it started with).
+:class:`ActiveModel` watches the ``ACTIVE`` file of a model folder (any process, on any machine
+sharing the folder, may replace it) and hands out a :class:`ModelView`: the loaded model aligned
+with one catalog snapshot. While one thread loads a newly activated version, the others keep
+answering with the previous view, so a swap never blocks or fails a request (a request in flight
+keeps the view it started with); a version that fails to load is logged and retried later while
+the previous one keeps serving.
+
+A local folder's ACTIVE file is checked at every request (one ``stat``); a model URL's
+(``s3://...``) is read again at most every `poll_seconds`, which bounds how long a replica
+serves the previous version after an activation elsewhere.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +27,7 @@ from cartwise.data.catalog import CatalogIndex
 from cartwise.data.dataset import selected_kinds
 from cartwise.data.store import Store
 from cartwise.errors import ModelError
-from cartwise.lifecycle import ACTIVE_FILE, Versions
+from cartwise.lifecycle import Versions
 from cartwise.models.base import Query, Recommender
 from cartwise.ranking.filters import Filters, catalog_mask
 from cartwise.ranking.reasons import Touch
@@ -120,33 +125,43 @@ class ActiveModel:
         versions: the saved versions.
         warm_up: called once with each newly loaded model before it serves (first calls pay
             for lazy allocations and page-ins).
+        poll_seconds: how often the ACTIVE file of a model URL is read again (a local folder's
+            is checked at every request).
     """
 
     def __init__(
-        self, versions: Versions, warm_up: Callable[[Recommender], None] | None = None
+        self,
+        versions: Versions,
+        warm_up: Callable[[Recommender], None] | None = None,
+        *,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.versions = versions
         self.warm_up = warm_up
+        self.poll_seconds = poll_seconds
         self._view: ModelView | None = None
         self._lock = threading.Lock()
-        self._active: tuple[tuple[int, int, int], str | None] | None = None
+        self._active: tuple[Hashable, str | None, float] | None = None
+        self._failed: tuple[str, float] | None = None  # a version that did not load, and when
 
     def version(self) -> str | None:
         """The active version's name, or None when nothing was trained yet.
 
-        Every request asks; the ACTIVE file is only read again when it changed (activation
-        replaces it with a new file, so its inode, time or size differ), from any process.
+        Every request asks; a local ACTIVE file is only read again when it changed (activation
+        replaces it with a new file, so its inode, time or size differ), a remote one when it
+        was last read `poll_seconds` ago or more.
         """
-        try:
-            st = os.stat(self.versions.root / ACTIVE_FILE)
-        except OSError:
-            return self.versions.active()
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        stamp = self.versions.active_stamp()
+        now = time.monotonic()
         known = self._active
-        if known is not None and known[0] == key:
-            return known[1]
+        if known is not None:
+            key, version, at = known
+            if stamp is not None and key == stamp:
+                return version
+            if stamp is None and now - at < self.poll_seconds:
+                return version
         version = self.versions.active()
-        self._active = (key, version)
+        self._active = (stamp, version, now)
         return version
 
     def view(self, catalog: CatalogIndex) -> ModelView:
@@ -158,19 +173,39 @@ class ActiveModel:
         version = self.version()
         if version is None:
             raise ModelError(
-                f"no trained model in {self.versions.root}; run 'cartwise train' or 'cartwise demo'"
+                f"no trained model in {self.versions.where}; run 'cartwise train' or "
+                "'cartwise demo'"
             )
         current = self._view
         if current is not None and current.version == version and current.catalog is catalog:
             return current
         swapping = current is not None and current.version != version
+        if swapping and self._failed_recently(version):
+            assert current is not None
+            return current
         if not self._lock.acquire(blocking=not swapping):
             assert current is not None  # another thread loads the new version meanwhile
             return current
         try:
             return self._aligned(version, catalog)
+        except Exception:
+            if not swapping or current is None:
+                raise
+            # e.g. its files are not all readable yet on shared storage: keep serving
+            _log.exception("loading model version %s failed; still serving %s", version,
+                           current.version)  # fmt: skip
+            self._failed = (version, time.monotonic())
+            return current
         finally:
             self._lock.release()
+
+    def _failed_recently(self, version: str) -> bool:
+        failed = self._failed
+        return (
+            failed is not None
+            and failed[0] == version
+            and time.monotonic() - failed[1] < max(self.poll_seconds, 1.0)
+        )
 
     def _aligned(self, version: str, catalog: CatalogIndex) -> ModelView:
         current = self._view

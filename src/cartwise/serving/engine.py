@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cartwise.config import model_root
 from cartwise.data.catalog import CatalogIndex, ItemRows, compatibility_index
 from cartwise.data.store import Store
 from cartwise.errors import ModelError
@@ -50,9 +51,12 @@ class Engine:
 
     Args:
         store: the shop's data.
-        model_dir: folder of saved model versions.
-        catalog_ttl: seconds after which the catalog snapshot is checked again in the
-            background (writes through :meth:`catalog_changed` take effect at once).
+        model_dir: folder of saved model versions, or an fsspec URL of them (``s3://...``).
+        catalog_ttl: seconds after which the catalog rows are hashed again in the background
+            (writes through :meth:`catalog_changed` take effect at once).
+        sync_seconds: how often what other replicas change is checked: the catalog's stamp
+            and, for a model URL, the ACTIVE version.
+        model_cache: for a model URL, the local folder of downloaded versions.
         matcher: builds the search text matcher from a catalog snapshot.
         blender: mixes search relevance with the shopper's model scores.
         explainer: phrases reasons from their evidence (None: template reasons).
@@ -68,6 +72,8 @@ class Engine:
         model_dir: Path | str,
         *,
         catalog_ttl: float = 30.0,
+        sync_seconds: float = 1.0,
+        model_cache: Path | None = None,
         matcher: MatcherFactory = KeywordMatcher,
         blender: Blender = blend,
         explainer: Explainer | None = None,
@@ -76,15 +82,15 @@ class Engine:
         score_cache_bytes: int = DEFAULT_BYTES,
     ) -> None:
         self.store = store
-        self.versions = Versions(model_dir)
+        self.versions = Versions(model_dir, cache=model_cache)
         self.scorer = Scorer(cache_bytes=score_cache_bytes)
         self.ctx = Context(
             store=store,
             rows=ItemRows(store),
             scorer=self.scorer,
             answers=AnswerCache(answer_cache),
-            active=ActiveModel(self.versions, self._warm_up),
-            catalog=CatalogSnapshot(store, catalog_ttl),
+            active=ActiveModel(self.versions, self._warm_up, poll_seconds=sync_seconds),
+            catalog=CatalogSnapshot(store, catalog_ttl, sync_seconds),
             matchers=PerCatalog(matcher),
             compatible=PerCatalog(lambda catalog: compatibility_index(store, catalog)),
             blender=blender,
@@ -110,8 +116,10 @@ class Engine:
         generator = generator or make_generator(settings)
         engine = cls(
             store,
-            settings.model_dir,
+            model_root(settings),
             catalog_ttl=settings.catalog_refresh_seconds,
+            sync_seconds=settings.sync_seconds,
+            model_cache=settings.model_cache_dir,
             matcher=matcher_from_settings(settings, store, encoder=encoder),
             explainer=Explainer(generator) if generator is not None else None,
             reranker=reranker_from_settings(settings, generator),

@@ -20,12 +20,17 @@ async def health() -> HealthOut:
 
 @public.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
 def ready(engine: EngineDep) -> ReadyOut | JSONResponse:
-    """Readiness: 200 when the active model is loaded, else 503; says whether the search index
-    is built yet (the server builds it in the background after it starts)."""
-    ok = engine.ready()
+    """Readiness, for a load balancer's probe: 200 when the active model is loaded and the
+    store answers, else 503 (with the same body, saying which is missing); says whether the
+    search index is built yet (the server builds it in the background after it starts)."""
+    store = engine.store.reachable()
+    loaded = store and engine.ready()  # loading reads the catalog: only with a store
+    ok = store and loaded
     body = ReadyOut(
         ready=ok,
-        model_version=engine.active_version() if ok else None,
+        model_version=engine.active_version() if loaded else None,
+        store=store,
+        model_loaded=loaded,
         search_index=engine.search_ready(),
     )
     return body if ok else JSONResponse(body.model_dump(), status_code=503)

@@ -3,7 +3,8 @@
 ``POST /reports`` (admin) starts ``cartwise evaluate --store`` in a background subprocess —
 minutes of training never run inside a request — and answers at once; ``GET /reports`` says
 how the latest job is doing; ``GET /reports/latest`` serves the newest finished report (HTML).
-Jobs and their reports live in ``<model folder>/reports/`` (:mod:`cartwise.lifecycle.jobs`).
+Jobs and their reports live in ``<model folder>/reports/`` (:mod:`cartwise.lifecycle.jobs`; with
+a model URL, under this machine's cache of it: a replica reports its own jobs).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def start_report(engine: EngineDep) -> JSONResponse:
     active = engine.versions.active()
     if active is None:
         raise ModelError("no active model version to evaluate; train one with 'cartwise train'")
-    env = {**os.environ, "CARTWISE_STORE_URL": engine.store.url,
-           "CARTWISE_MODEL_DIR": str(engine.versions.root)}  # fmt: skip
+    where = "CARTWISE_MODEL_URL" if engine.versions.remote else "CARTWISE_MODEL_DIR"
+    env = {**os.environ, "CARTWISE_STORE_URL": engine.store.url, where: engine.versions.where}
     job, new = jobs_of(engine).start(
         report_argv(engine.versions, active), about={"version": active}, env=env
     )
