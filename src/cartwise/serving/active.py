@@ -120,13 +120,20 @@ class ActiveModel:
         versions: the saved versions.
         warm_up: called once with each newly loaded model before it serves (first calls pay
             for lazy allocations and page-ins).
+        pinned: always serve this version instead of the ``ACTIVE`` one (an experiment
+            variant's model, :mod:`cartwise.serving.experiments`).
     """
 
     def __init__(
-        self, versions: Versions, warm_up: Callable[[Recommender], None] | None = None
+        self,
+        versions: Versions,
+        warm_up: Callable[[Recommender], None] | None = None,
+        *,
+        pinned: str | None = None,
     ) -> None:
         self.versions = versions
         self.warm_up = warm_up
+        self.pinned = pinned
         self._view: ModelView | None = None
         self._lock = threading.Lock()
         self._active: tuple[tuple[int, int, int], str | None] | None = None
@@ -136,7 +143,10 @@ class ActiveModel:
 
         Every request asks; the ACTIVE file is only read again when it changed (activation
         replaces it with a new file, so its inode, time or size differ), from any process.
+        A pinned model answers its pinned version.
         """
+        if self.pinned is not None:
+            return self.pinned
         try:
             st = os.stat(self.versions.root / ACTIVE_FILE)
         except OSError:
