@@ -17,12 +17,17 @@ from cartwise.data.experiments import (
 from cartwise.evaluation.online_report import experiment_report
 from cartwise.service.experiment_schemas import ExperimentIn, ExperimentReportOut, ExperimentsOut
 from cartwise.service.routes.common import EngineDep, router
+from cartwise.service.schemas import ErrorOut
 from cartwise.serving.engine import Engine
 
 reader = router("read", "experiments")
 admin = router("admin", "experiments")
 
 ExperimentId = Annotated[str, Path(min_length=1, max_length=64, description="experiment id")]
+CONFLICT: dict[int | str, dict[str, object]] = {
+    409: {"model": ErrorOut, "description": "the id is taken, a running experiment covers the "
+          "scenario, or the experiment was stopped already"}
+}  # fmt: skip
 KParam = Annotated[int, Query(ge=1, le=100, description="positions counted by ctr@k")]
 
 
@@ -52,7 +57,7 @@ def experiment(
     return _report(engine, experiment_id, k)
 
 
-@admin.post("/experiments", response_model=ExperimentReportOut, status_code=201)
+@admin.post("/experiments", response_model=ExperimentReportOut, status_code=201, responses=CONFLICT)
 def create(body: ExperimentIn, engine: EngineDep) -> JSONResponse:
     """Start an A/B test: shoppers (by id) and anonymous sessions (by ``session_id``) are
     split by a salted hash over the variants' weights; 422 for a bad definition or unknown
@@ -74,7 +79,9 @@ def create(body: ExperimentIn, engine: EngineDep) -> JSONResponse:
     return JSONResponse(report.model_dump(mode="json"), status_code=201)
 
 
-@admin.post("/experiments/{experiment_id}/stop", response_model=ExperimentReportOut)
+@admin.post(
+    "/experiments/{experiment_id}/stop", response_model=ExperimentReportOut, responses=CONFLICT
+)
 def stop(experiment_id: ExperimentId, engine: EngineDep) -> ExperimentReportOut:
     """Stop an experiment: its shoppers go back to the active version; its report stays
     readable (409 when it was stopped already)."""
