@@ -13,6 +13,7 @@ NO_SHOPPER_DATA = {
     "text_vectors": "vectors of item text",
     "deletion_receipts": "a keyed hash of the id, never the id (kept after the deletion)",
     "privacy_state": "how ids are stored; the store's receipt key",
+    "experiments": "A/B test definitions (shoppers are assigned by hashing, never stored)",
 }
 
 

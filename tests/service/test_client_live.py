@@ -32,6 +32,7 @@ from cartwise.client import (
     SessionEvent,
     User,
     endpoints,
+    endpoints_experiments,
     endpoints_lists,
     endpoints_versions,
 )
@@ -93,7 +94,7 @@ def test_the_client_covers_every_route_of_the_service(live: Live) -> None:
     served = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     routes = {
         (v.method, v.path)
-        for module in (endpoints, endpoints_lists, endpoints_versions)
+        for module in (endpoints, endpoints_lists, endpoints_versions, endpoints_experiments)
         for v in vars(module).values()
         if isinstance(v, Route)
     }
@@ -379,3 +380,24 @@ def test_no_server_is_a_connection_error_after_the_retries() -> None:
     with pytest.raises(ApiConnectionError, match="after 3 tries") as refused:
         nowhere.health()
     assert refused.value.type == "ConnectError"
+
+
+def test_experiment_routes(admin: Client, live: Live) -> None:
+    variants = [{"name": "a"}, {"name": "b", "model_version": live.version, "weight": 2.0}]
+    created = admin.create_experiment("live-exp", variants, scenarios=["session"], salt="s")
+    assert created.experiment.status == "running"
+    assert [v.weight for v in created.experiment.variants] == [1.0, 2.0]
+    answer = admin.recommend_session([SessionEvent(item_id="p4")], k=3, session_id="sess-1")
+    assert answer.experiment == "live-exp" and answer.variant in ("a", "b")
+    item = answer.items[0].item_id
+    admin.send_feedback([FeedbackEvent(recommendation_id=answer.recommendation_id or "",
+                                       item_id=item, kind="purchase", value=3.0)])  # fmt: skip
+    report = admin.experiment("live-exp", k=5)
+    (session,) = report.scenarios
+    row = next(v for v in session.variants if v.variant == answer.variant)
+    assert (row.answers, row.impressions, row.purchases, row.revenue) == (1, 1, 1, 3.0)
+    assert [e.experiment.id for e in admin.experiments(running=True).experiments] == ["live-exp"]
+    with pytest.raises(ApiInputError, match="unknown model version"):
+        admin.create_experiment("bad", [{"name": "a"}, {"name": "b", "model_version": "x"}])
+    assert admin.stop_experiment("live-exp").experiment.status == "stopped"
+    assert admin.experiments(running=True).experiments == []

@@ -102,3 +102,60 @@ def test_dashboard_shows_store_model_shopper_and_search(
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_dashboard_lists_running_experiments(
+    demo_server: tuple[LiveServer, Store], tmp_path: Path
+) -> None:
+    """Two versions split the shoppers; the experiments section shows each variant's metrics,
+    intervals and the verdict against the control."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, store = demo_server
+    engine = Engine(store, tmp_path / "models")
+    control = engine.active_version()
+    treatment = engine.train("popularity", rng=0, activate=False)
+    body = {
+        "id": "knn-vs-pop",
+        "description": "itemknn against popularity",
+        "variants": [
+            {"name": "knn", "model_version": control},
+            {"name": "pop", "model_version": treatment},
+        ],
+        "scenarios": ["user"],
+        "planned_impressions": 200,  # more than either variant gets: read sequentially
+    }
+    created = httpx.post(f"{server.url}/experiments", json=body)
+    assert created.status_code == 201, created.text
+    feedback = []
+    for shopper in sorted(store.events_frame()["user_id"].unique())[:40]:
+        rec = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=4").json()
+        rid, items = rec["recommendation_id"], [i["item_id"] for i in rec["items"]]
+        feedback += [{"recommendation_id": rid, "item_id": i, "kind": "impression"} for i in items]
+        if rec["variant"] == "pop":
+            feedback.append({"recommendation_id": rid, "item_id": items[0], "kind": "click"})
+    assert httpx.post(f"{server.url}/feedback", json={"events": feedback}).status_code == 200
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(server.url + "/")
+            expect = sync_api.expect
+            section = page.locator('#experiments [data-experiment-id="knn-vs-pop"]')
+            expect(section).to_contain_text("itemknn against popularity")
+            expect(section.locator("tbody tr")).to_have_count(2)
+            expect(section.locator('tr[data-variant="knn"]')).to_contain_text("(control)")
+            expect(section.locator('tr[data-variant="knn"]')).to_contain_text("0.00%")
+            pop = section.locator('tr[data-variant="pop"]')
+            expect(pop).to_contain_text(treatment)
+            expect(pop.locator('td[data-metric="ctr@10"] .verdict')).to_have_text("better")
+            expect(section).to_contain_text("sequential (always-valid)")
+            expect(page.locator("#error")).to_be_hidden()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-experiments.png"), full_page=True)
+        finally:
+            browser.close()

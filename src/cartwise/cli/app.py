@@ -16,6 +16,7 @@ from rich.table import Table
 
 from cartwise.cli import data as cli_data
 from cartwise.cli import db as cli_db
+from cartwise.cli import experiments as cli_experiments
 from cartwise.cli import kinds as cli_kinds
 from cartwise.cli import models as cli_models
 from cartwise.cli import privacy as cli_privacy
@@ -117,3 +118,5 @@ app.add_typer(cli_db.db_app, name="db")
 app.add_typer(cli_kinds.app)
 app.add_typer(cli_privacy.deletions_app)
 app.add_typer(cli_versions.models_app, name="models")
+app.add_typer(cli_experiments.experiments_app, name="experiments")
+app.add_typer(cli_experiments.report_app, name="report")

@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import httpx
 
 from cartwise.client import endpoints as ep
+from cartwise.client import endpoints_experiments as trials
 from cartwise.client import endpoints_lists as lists
 from cartwise.client import endpoints_versions as versions
 from cartwise.client.call import Call
@@ -117,3 +118,7 @@ class AsyncClient:
     rank_ads = _bind(lists.rank_ads)
     send_feedback = _bind(lists.send_feedback)
     feedback_metrics = _bind(lists.feedback_metrics)
+    experiments = _bind(trials.experiments)
+    experiment = _bind(trials.experiment)
+    create_experiment = _bind(trials.create_experiment)
+    stop_experiment = _bind(trials.stop_experiment)

@@ -71,12 +71,15 @@ def recommend_session(
     exclude_purchased: bool = True,
     diversity: Diversity = "none",
     log: bool = True,
+    session_id: str | None = None,
     **filters: Unpack[Filters],
 ) -> Call[RecommendationsOut]:
     """Top-`k` for an anonymous shopper from this session's events, oldest first (``POST
-    /sessions/recommendations``; the events are not stored)."""
+    /sessions/recommendations``; the events are not stored). `session_id` assigns the session
+    a variant of a running experiment."""
     body = {
         "events": [record(e) for e in events],
+        "session_id": session_id,
         "k": k,
         "exclude_purchased": exclude_purchased,
         "diversity": diversity,
@@ -141,7 +144,8 @@ def rank_ads(
 
 
 def send_feedback(events: Sequence[FeedbackRecord]) -> Call[FeedbackOut]:
-    """Store impressions, clicks and purchases of served items, all or nothing (``POST
+    """Store impressions, clicks, add-to-carts and purchases (with their ``value``) of served
+    items, all or nothing (``POST
     /feedback``). The service stores (recommendation_id, item_id, kind) once, so retries are
     harmless: a repeat is counted in ``duplicates``."""
     return FEEDBACK.call(model(FeedbackOut), body={"events": [record(e) for e in events]})

@@ -26,12 +26,12 @@ from sqlalchemy import Connection, func, insert, select
 
 from cartwise.data.deletion import drop_deleted_ids
 from cartwise.data.store import Store, to_epoch
-from cartwise.data.tables import feedback, metadata, served
+from cartwise.data.tables import experiments, feedback, metadata, served
 from cartwise.errors import BatchError
 
 _log = logging.getLogger(__name__)
 
-FEEDBACK_KINDS = ("impression", "click", "purchase")
+FEEDBACK_KINDS = ("impression", "click", "add_to_cart", "purchase")
 _INSERT_SERVED = insert(served)  # built once: this runs on every answer
 
 
@@ -43,6 +43,7 @@ class FeedbackRecord:
     item_id: str
     kind: str
     timestamp: datetime | None = None
+    value: float | None = None  # a purchase's revenue (None: the item's price counts)
 
 
 def log_served(
@@ -51,9 +52,11 @@ def log_served(
     user_id: str | None,
     model_version: str | None,
     item_ids: Sequence[str],
+    variant: tuple[str, str] | None = None,
 ) -> str:
-    """Record an answer; returns its new recommendation id."""
-    row = _served_row(scenario, _stored(store, user_id), model_version, item_ids)
+    """Record an answer (with its (experiment id, variant name) when it came from an
+    experiment); returns its new recommendation id."""
+    row = _served_row(scenario, _stored(store, user_id), model_version, item_ids, variant)
     with store.engine.begin() as conn:
         drop_deleted_ids(conn, store.privacy, [row])
         conn.execute(_INSERT_SERVED, row)
@@ -65,9 +68,16 @@ def _stored(store: Store, user_id: str | None) -> str | None:
 
 
 def _served_row(
-    scenario: str, user_id: str | None, model_version: str | None, item_ids: Sequence[str]
+    scenario: str,
+    user_id: str | None,
+    model_version: str | None,
+    item_ids: Sequence[str],
+    variant: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    experiment_id, name = variant if variant is not None else (None, None)
     return {
+        "experiment_id": experiment_id,
+        "variant": name,
         "recommendation_id": uuid.uuid4().hex,
         "user_id": user_id,
         "scenario": scenario,
@@ -104,9 +114,11 @@ class ServedLog:
         user_id: str | None,
         model_version: str | None,
         item_ids: Sequence[str],
+        variant: tuple[str, str] | None = None,
     ) -> str:
-        """Record an answer (committed on return); returns its new recommendation id."""
-        row = _served_row(scenario, _stored(self.store, user_id), model_version, item_ids)
+        """Record an answer (committed on return; `variant`: its experiment id and variant
+        name); returns its new recommendation id."""
+        row = _served_row(scenario, _stored(self.store, user_id), model_version, item_ids, variant)
         done: Future[None] = Future()
         self._ensure_started()
         self._rows.put((row, done))
@@ -216,7 +228,7 @@ def _feedback_rows(
         key = (r.recommendation_id, r.item_id, r.kind)
         if key in rows and rows[key]["implied"]:
             rows[key]["implied"] = False  # the impression was posted too, after its click
-        rows.setdefault(key, _row(key, user, ts, implied=False))
+        rows.setdefault(key, _row(key, user, ts, implied=False) | {"value": r.value})
     return list(rows.values())
 
 
@@ -225,7 +237,7 @@ def _row(
 ) -> dict[str, Any]:
     rec, item, kind = key
     return {"recommendation_id": rec, "user_id": user, "item_id": item, "kind": kind, "ts": ts,
-            "implied": implied}  # fmt: skip
+            "value": None, "implied": implied}  # fmt: skip
 
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -293,5 +305,6 @@ def online_metrics(store: Store) -> list[dict[str, object]]:
 
 
 def ensure_tables(store: Store) -> None:
-    """Create the served and feedback tables in `store` if they are missing (idempotent)."""
-    metadata.create_all(store.engine, tables=[served, feedback])
+    """Create the served, feedback and experiments tables in `store` if they are missing
+    (idempotent)."""
+    metadata.create_all(store.engine, tables=[served, feedback, experiments])

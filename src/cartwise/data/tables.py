@@ -111,7 +111,11 @@ served = Table(
     Column("model_version", String(200), nullable=True),
     Column("items", JSON, nullable=False),
     Column("ts", Float, nullable=False),
+    # the experiment and variant that answered (both null outside experiments)
+    Column("experiment_id", String(64), nullable=True),
+    Column("variant", String(64), nullable=True),
     Index("ix_served_user", "user_id"),
+    Index("ix_served_experiment", "experiment_id"),
     Index("ix_served_version", "model_version"),
     Index("ix_served_ts", "ts"),  # retention (cartwise purge) deletes the oldest first
 )
@@ -129,8 +133,27 @@ feedback = Table(
     Column("item_id", ID, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("ts", Float, nullable=False),
+    Column("value", Float, nullable=True),  # a purchase's revenue (null: the item's price)
     Index("ux_feedback_key", "recommendation_id", "item_id", "kind", unique=True),
     Index("ix_feedback_user", "user_id"),
+)
+
+#: A/B tests (:mod:`cartwise.data.experiments`): variants (name, model version, settings,
+#: traffic weight) as JSON, the salt shoppers are hashed with, and the planned end in
+#: impressions per variant (reading before it uses sequential tests). Holds no shopper data.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("salt", String(64), nullable=False),
+    Column("variants", JSON, nullable=False),
+    Column("scenarios", JSON, nullable=True),
+    Column("planned_impressions", Integer, nullable=False),
+    Column("alpha", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("stopped_at", Float, nullable=True),
 )
 
 #: One row per shopper deletion: when, what was removed (rows per table) and a keyed hash of

@@ -25,6 +25,7 @@ class Recommendation:
 class Served:
     """A ranked answer and the model version that produced it (None: no model was used).
 
+    ``variant`` names the experiment and variant that answered (None outside experiments).
     ``message`` says why the list is empty or short when the caller should know (nothing
     matched a search). ``rendered`` is scratch space for renderings of the items (e.g. the
     service's JSON): a cached answer is handed out again as the same object, so they are made
@@ -35,6 +36,8 @@ class Served:
     items: list[Recommendation]
     message: str | None = None
     rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    #: (experiment id, variant name) when an A/B test's variant answered
+    variant: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

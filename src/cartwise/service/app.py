@@ -33,6 +33,7 @@ from cartwise.service.routes import (
     admin,
     catalog,
     events,
+    experiments,
     feedback,
     recommend,
     reports,
@@ -50,7 +51,8 @@ DASHBOARD = Path(__file__).resolve().parent / "dashboard"
 DESCRIPTION = """\
 Recommendations for an online store: catalog, shoppers and events in; personalised lists,
 similar items, bought-together, search and sponsored ranking out. Every answer has a
-`recommendation_id` to send feedback (impressions, clicks, purchases) against.
+`recommendation_id` to send feedback (impressions, clicks, add-to-carts, purchases) against;
+inside a running A/B test (`/experiments`) it also names the experiment and variant.
 
 Send the API key in the `X-API-Key` header (or `Authorization: Bearer`); keys and their scopes
 (`read`, `write`, `admin`; admin implies the others) come from `CARTWISE_API_KEYS`. With no keys
@@ -105,6 +107,8 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         search.reader,
         feedback.writer,
         feedback.reader,
+        experiments.reader,
+        experiments.admin,
         privacy_routes.admin,
     ):
         app.include_router(module_router)

@@ -159,6 +159,10 @@ class RecommendationsOut(_Body):
     user_id: str | None
     items: list[Recommended]
     message: str | None = None
+    experiment: str | None = Field(
+        default=None, description="the A/B test that answered (null outside experiments)"
+    )
+    variant: str | None = Field(default=None, description="its variant that answered")
 
 
 class SessionEvent(_Body):
@@ -198,6 +202,13 @@ class SessionIn(_Filtering):
     """An anonymous shopper's session events, oldest first."""
 
     events: list[SessionEvent] = Field(min_length=1, max_length=200)
+    session_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID,
+        description="the anonymous session's id: assigns the session a variant of a running "
+        "experiment (none: answered by the active version)",
+    )
     k: K = 10
     exclude_purchased: Flag = True
     diversity: Literal["none", "mmr", "category_cap"] = "none"
@@ -259,12 +270,18 @@ class AdsOut(_Body):
 
 # -- feedback and status ------------------------------------------------------------------------
 class FeedbackEvent(_Body):
-    """An impression, click or purchase of an item from a served answer."""
+    """An impression, click, add-to-cart or purchase of an item from a served answer."""
 
     recommendation_id: str = Field(min_length=1, max_length=64)
     item_id: Id
-    kind: Literal["impression", "click", "purchase"]
+    kind: Literal["impression", "click", "add_to_cart", "purchase"]
     timestamp: datetime | None = None
+    value: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="a purchase's revenue (default: the item's price)",
+    )
 
 
 class FeedbackIn(_Body):

@@ -127,6 +127,8 @@ class ActiveModel:
             for lazy allocations and page-ins).
         poll_seconds: how often the ACTIVE file of a model URL is read again (a local folder's
             is checked at every request).
+        pinned: always serve this version instead of the ``ACTIVE`` one (an experiment
+            variant's model, :mod:`cartwise.serving.experiments`).
     """
 
     def __init__(
@@ -135,10 +137,12 @@ class ActiveModel:
         warm_up: Callable[[Recommender], None] | None = None,
         *,
         poll_seconds: float = 1.0,
+        pinned: str | None = None,
     ) -> None:
         self.versions = versions
         self.warm_up = warm_up
         self.poll_seconds = poll_seconds
+        self.pinned = pinned
         self._view: ModelView | None = None
         self._lock = threading.Lock()
         self._active: tuple[Hashable, str | None, float] | None = None
@@ -150,7 +154,10 @@ class ActiveModel:
         Every request asks; a local ACTIVE file is only read again when it changed (activation
         replaces it with a new file, so its inode, time or size differ), a remote one when it
         was last read `poll_seconds` ago or more.
+        A pinned model answers its pinned version.
         """
+        if self.pinned is not None:
+            return self.pinned
         stamp = self.versions.active_stamp()
         now = time.monotonic()
         known = self._active

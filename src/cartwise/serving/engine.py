@@ -14,7 +14,8 @@ model between requests without failing any.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from cartwise.serving.active import ActiveModel, ModelView
 from cartwise.serving.cache import DEFAULT_CAPACITY, AnswerCache
 from cartwise.serving.catalog import CatalogSnapshot, PerCatalog
 from cartwise.serving.context import Context
+from cartwise.serving.experiments import Assignment, Routing
 from cartwise.serving.privacy import Deletion, forget_shopper
 from cartwise.serving.scenarios import ads, items, personal, search
 from cartwise.serving.scorer import Scorer
@@ -97,6 +99,7 @@ class Engine:
             reranker=reranker,
         )
         self.ctx.use_explainer(explainer)
+        self.routing = Routing(self.ctx, self.versions)
 
     @classmethod
     def from_settings(
@@ -202,25 +205,40 @@ class Engine:
         return forget_shopper(self.store, self.versions, user_id)
 
     # -- scenarios -----------------------------------------------------------------------------
+    def _routed(
+        self, scenario: str, unit_id: str | None, diversity: Diversity | None,
+        serve: Callable[[Context, Diversity | None], Served],
+    ) -> Served:  # fmt: skip
+        """``serve`` in the context of the experiment variant `unit_id` is assigned to (the
+        engine's own outside experiments); the answer names the variant."""
+        assigned = self.routing.assign(scenario, unit_id)
+        if assigned is None:
+            return serve(self.ctx, diversity)
+        served = serve(assigned.ctx, _variant_diversity(assigned, diversity))
+        return replace(served, variant=assigned.key)
+
     def recommend_user(
         self, user_id: str, k: int = 10, *, exclude_purchased: bool = True,
         filters: Filters | None = None, diversity: Diversity | None = None,
         explain: bool = False,
     ) -> Served:  # fmt: skip
         """Top-k for a shopper from their latest events (cold start for an unknown one); with
-        `explain`, each item's evidence and sentence."""
-        return personal.for_user(self.ctx, user_id, k, exclude_purchased=exclude_purchased,
-                                 filters=filters, diversity=diversity, explain=explain)  # fmt: skip
+        `explain`, each item's evidence and sentence. Inside a running experiment, answered
+        by the shopper's variant."""
+        return self._routed("user", user_id, diversity, lambda ctx, div: personal.for_user(
+            ctx, user_id, k, exclude_purchased=exclude_purchased, filters=filters,
+            diversity=div, explain=explain))  # fmt: skip
 
     def recommend_session(
         self, events: Sequence[tuple[str, str]], k: int = 10, *, exclude_purchased: bool = True,
         filters: Filters | None = None, diversity: Diversity | None = None,
-        explain: bool = False,
+        explain: bool = False, session_id: str | None = None,
     ) -> Served:  # fmt: skip
-        """Top-k for an anonymous shopper from the (item_id, kind) events of their session."""
-        return personal.for_session(self.ctx, events, k, exclude_purchased=exclude_purchased,
-                                    filters=filters, diversity=diversity,
-                                    explain=explain)  # fmt: skip
+        """Top-k for an anonymous shopper from the (item_id, kind) events of their session;
+        with `session_id`, inside a running experiment, answered by the session's variant."""
+        return self._routed("session", session_id, diversity, lambda ctx, div: (
+            personal.for_session(ctx, events, k, exclude_purchased=exclude_purchased,
+                                 filters=filters, diversity=div, explain=explain)))  # fmt: skip
 
     def similar(
         self, item_id: str, k: int = 10, *, filters: Filters | None = None, explain: bool = False
@@ -240,9 +258,16 @@ class Engine:
         self, query: str, k: int = 10, *, user_id: str | None = None,
         personalization: float = 0.3, filters: Filters | None = None, explain: bool = False,
     ) -> Served:  # fmt: skip
-        """Catalog items matching `query`, personalised for `user_id` when given."""
-        return search.search(self.ctx, query, k, user_id=user_id, explain=explain,
-                             personalization=personalization, filters=filters)  # fmt: skip
+        """Catalog items matching `query`, personalised for `user_id` when given (inside a
+        running experiment, by the shopper's variant: its model and ``personalization``)."""
+        assigned = self.routing.assign("search", user_id)
+        if assigned is None:
+            return search.search(self.ctx, query, k, user_id=user_id, explain=explain,
+                                 personalization=personalization, filters=filters)  # fmt: skip
+        weight = float(assigned.setting("personalization", personalization))
+        served = search.search(assigned.ctx, query, k, user_id=user_id, explain=explain,
+                               personalization=weight, filters=filters)  # fmt: skip
+        return replace(served, variant=assigned.key)
 
     def rank_ads(
         self, user_id: str, candidates: Sequence[tuple[str, float]], k: int = 3, *,
@@ -256,6 +281,19 @@ class Engine:
         """The shopper's top-k, each with the evidence behind it and its sentence."""
         served = self.recommend_user(user_id, k, explain=True)
         return [(r, r.explanation) for r in served.items if r.explanation is not None]
+
+
+def _variant_diversity(assigned: Assignment, asked: Diversity | None) -> Diversity | None:
+    """The request's diversity with the variant's settings over it."""
+    names = ("diversity", "mmr_lambda", "max_per_category")
+    if not any(n in assigned.variant.settings for n in names):
+        return asked
+    base = asked or Diversity()
+    return Diversity(
+        assigned.setting("diversity", base.method),
+        float(assigned.setting("mmr_lambda", base.mmr_lambda)),
+        int(assigned.setting("max_per_category", base.max_per_category)),
+    )
 
 
 __all__ = ["Engine", "ModelError"]

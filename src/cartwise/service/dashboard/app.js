@@ -148,13 +148,87 @@ async function loadOnline() {
   }
 }
 
+const METRIC_LABELS = {
+  "add_to_cart_rate": "add to cart", "purchase_rate": "purchase", "revenue_per_1000": "revenue / 1000",
+};
+
+function fmt(value, name) {
+  if (value === null || value === undefined) return "–";
+  if (name === "revenue_per_1000") return value.toFixed(2);
+  return `${(100 * value).toFixed(2)}%`;
+}
+
+function metricCell(m, control) {
+  const td = el("td", "metric");
+  td.dataset.metric = m.name;
+  td.append(el("div", "value", fmt(m.value, m.name)));
+  td.append(el("div", "ci muted", `[${fmt(m.ci_low, m.name)}, ${fmt(m.ci_high, m.name)}]`));
+  if (!control && m.verdict) {
+    const sign = m.effect > 0 ? "+" : "";
+    const diff = `Δ ${sign}${fmt(m.effect, m.name)} [${fmt(m.effect_low, m.name)}, ${fmt(m.effect_high, m.name)}]`;
+    td.append(el("div", "effect", `${diff} · p=${m.p_value.toPrecision(2)}`));
+    td.append(el("span", `verdict ${m.verdict.replaceAll(" ", "-")}`, m.verdict));
+  }
+  return td;
+}
+
+function scenarioTable(exp, scen) {
+  const wrap = el("div", "scenario");
+  const how = scen.sequential ? "sequential (always-valid)" : "fixed horizon";
+  const srm = scen.sample_ratio_p < 0.001 ? " · sample ratio mismatch!" : "";
+  wrap.append(el("h4", null, `${scen.scenario} · ${how}${srm}`));
+  const table = el("table", "grid experiment");
+  const head = el("tr");
+  const metrics = scen.variants[0].metrics.map((m) => m.name);
+  for (const h of ["variant", "version", "impressions", ...metrics.map((n) => METRIC_LABELS[n] || n)]) {
+    head.append(el("th", null, h));
+  }
+  const thead = el("thead");
+  thead.append(head);
+  table.append(thead);
+  const body = el("tbody");
+  for (const v of scen.variants) {
+    const tr = el("tr");
+    tr.dataset.variant = v.variant;
+    tr.append(el("td", null, v.variant + (v.control ? " (control)" : "")));
+    tr.append(el("td", "mono", v.model_version || "active"));
+    tr.append(el("td", null, v.impressions.toLocaleString()));
+    for (const m of v.metrics) tr.append(metricCell(m, v.control));
+    body.append(tr);
+  }
+  table.append(body);
+  wrap.append(table);
+  return wrap;
+}
+
+async function loadExperiments() {
+  const found = await api("/experiments?running=true");
+  const box = $("#experiments");
+  box.replaceChildren();
+  if (found.experiments.length === 0) {
+    box.append(el("p", "muted", "no running experiment"));
+    return;
+  }
+  for (const report of found.experiments) {
+    const exp = report.experiment;
+    const div = el("div", "experiment");
+    div.dataset.experimentId = exp.id;
+    const split = exp.variants.map((v) => `${v.name} ${v.weight}`).join(" / ");
+    div.append(el("h3", null, `${exp.id} `));
+    div.firstChild.append(el("span", "muted", `${exp.description || ""} · split ${split} · planned ${exp.planned_impressions.toLocaleString()} impressions per variant`));
+    if (report.scenarios.length === 0) div.append(el("p", "muted", "nothing served yet"));
+    for (const scen of report.scenarios) div.append(scenarioTable(exp, scen));
+    box.append(div);
+  }
+}
+
 function guarded(fn) {
   return (...args) => fn(...args).catch(showError);
 }
 
 async function loadAll() {
   $("#error").hidden = true;
-  await Promise.all([loadStats(), loadShoppers(), loadOnline()]);
+  await Promise.all([loadStats(), loadShoppers(), loadOnline(), loadExperiments()]);
 }
 
 $("#shopper-select").addEventListener("change", guarded(async () => {

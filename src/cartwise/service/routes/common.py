@@ -125,6 +125,8 @@ def answer(
         recommendation_id=rec_id,
         scenario=scenario,
         model_version=served.version,
+        experiment=served.variant[0] if served.variant else None,
+        variant=served.variant[1] if served.variant else None,
         user_id=user_id,
         items=_recommended(served),
         message=served.message,
@@ -154,8 +156,8 @@ def _logged(
 ) -> str:
     ids = [r.item.id for r in served.items]
     if log is not None:
-        return log.log(scenario, user_id, served.version, ids)
-    return log_served(engine.store, scenario, user_id, served.version, ids)
+        return log.log(scenario, user_id, served.version, ids, served.variant)
+    return log_served(engine.store, scenario, user_id, served.version, ids, served.variant)
 
 
 def _recommended(served: Served) -> list[Recommended]:

@@ -17,7 +17,8 @@ def post_feedback(body: FeedbackIn, engine: EngineDep) -> FeedbackOut:
     harmless: (recommendation_id, item_id, kind) is stored once (``duplicates`` counts the
     repeats); a click or purchase implies the item's impression if it was not posted."""
     records = [
-        FeedbackRecord(e.recommendation_id, e.item_id, e.kind, e.timestamp) for e in body.events
+        FeedbackRecord(e.recommendation_id, e.item_id, e.kind, e.timestamp, e.value)
+        for e in body.events
     ]
     done = record_feedback(engine.store, records)
     return FeedbackOut(

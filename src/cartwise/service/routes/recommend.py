@@ -86,6 +86,7 @@ async def for_session(body: SessionIn, engine: EngineDep, log: ServedLogDep) -> 
             filters=filters,
             diversity=Diversity(body.diversity),
             explain=body.explain,
+            session_id=body.session_id,
         )
 
     return await _answered(engine, log if body.log else None, "session", None, work)
