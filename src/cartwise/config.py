@@ -218,6 +218,23 @@ class Settings(BaseSettings):
         ),
     )
 
+    ann_threshold: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "catalog size (items) from which a dot-product model (SASRec, ALS, BPR) is served "
+            "through a faiss index instead of scoring every item; unset: derived from the "
+            "model's vector width, 3,200,000 / D (50,000 items at D = 64)"
+        ),
+    )
+    ann_index: Literal["auto", "off", "hnsw", "ivf"] = Field(
+        default="auto",
+        description=(
+            "the index past the threshold: auto (HNSW below 2,000,000 items, IVF-Flat above), "
+            "hnsw, ivf, or off (always score every item)"
+        ),
+    )
+
 
 def model_root(settings: Settings) -> Path | str:
     """Where the model versions are: ``model_url`` when set, else ``model_dir``."""

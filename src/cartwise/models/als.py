@@ -90,6 +90,7 @@ class _FactorModel(Recommender):
         self.item_bias_: np.ndarray | None = None  # (n_items + 1,)
         self.prior_: np.ndarray | None = None
         self._solver: AlternatingLeastSquares | None = None
+        self._matrix: np.ndarray | None = None
 
     def _set_factors(self, factors: np.ndarray, bias: np.ndarray, counts: np.ndarray) -> None:
         n = factors.shape[0]
@@ -99,6 +100,7 @@ class _FactorModel(Recommender):
         self.item_bias_[1:] = bias
         self.prior_ = popularity_prior(counts)
         self._solver = None
+        self._matrix = None
 
     def _parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.item_factors_ is None or self.item_bias_ is None or self.prior_ is None:
@@ -131,6 +133,27 @@ class _FactorModel(Recommender):
         scores = users @ factors.T + bias[None, :]
         return fill_cold_rows(np.asarray(scores, dtype=np.float32), queries, prior)
 
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        """Folded-in user factors (B, D), with a constant 1 against BPR's item bias; zeros for
+        empty histories (see :class:`cartwise.models.vectors.DotProduct`)."""
+        factors, bias, _ = self._parts()
+        self.check_queries(queries)
+        h = history_matrix(queries, factors.shape[0])[:, 1:]
+        users = np.asarray(self._fold_in(sp.csr_matrix(h)), dtype=np.float32)
+        if bias.any():
+            users = np.hstack([users, np.ones((len(users), 1), dtype=np.float32)])
+        users[[q.history.size == 0 for q in queries]] = 0.0
+        return users
+
+    def item_matrix(self) -> np.ndarray:
+        """Item factors (n_items + 1, D), with the item bias as the last column when there is
+        one (BPR): ``score = query_vectors @ item_matrix.T``."""
+        factors, bias, _ = self._parts()
+        if self._matrix is None:
+            m = np.hstack([factors, bias[:, None]]) if bias.any() else factors
+            self._matrix = np.ascontiguousarray(m, dtype=np.float32)
+        return self._matrix
+
     def similar_items(self, item: int, k: int = 10) -> list[Scored]:
         """Items whose factors have the highest cosine with `item`'s."""
         factors, _, _ = self._parts()
@@ -151,6 +174,7 @@ class _FactorModel(Recommender):
         self.item_bias_ = arrays["item_bias"]
         self.prior_ = arrays["prior"]
         self._solver = None
+        self._matrix = None
 
 
 class ALS(_FactorModel):

@@ -139,6 +139,14 @@ class Recommender(ABC):
 
     def score_many(self, queries: Sequence[Query]) -> np.ndarray:
         """Scores for many queries at once: float32 array (len(queries), n_items + 1)."""
+        self.check_queries(queries)
+        scores: np.ndarray = np.asarray(self._score_histories(queries), dtype=np.float32)
+        scores[:, 0] = -np.inf
+        return scores
+
+    def check_queries(self, queries: Sequence[Query]) -> None:
+        """ModelError naming the problem when a query holds an item index outside the model's
+        vocabulary or kinds/times not aligned with its history (NotFittedError unfitted)."""
         vocab = self._vocab
         for q in queries:
             if q.history.size and (q.history.min() < 1 or q.history.max() >= len(vocab)):
@@ -152,9 +160,6 @@ class Recommender(ABC):
                         f"query {label} has {len(aligned)} values for a history of "
                         f"{len(q.history)} items; give one per history position (or None)"
                     )
-        scores: np.ndarray = np.asarray(self._score_histories(queries), dtype=np.float32)
-        scores[:, 0] = -np.inf
-        return scores
 
     def recommend(
         self, query: Query, k: int = 10, *, exclude: Iterable[int] | np.ndarray | None = None

@@ -296,16 +296,42 @@ class SASRec(Recommender):
                 kinds, times = [q.kinds for q in queries], [q.times for q in queries]
                 scores = self._event_scores([q.history for q in queries], kinds, times)
             return scores.numpy()
-        windows = [q.history[-self.config.max_len :] for q in queries]
-        lengths = np.fromiter(map(len, windows), dtype=np.int64, count=len(windows))
         out = np.empty((len(queries), self.n_items + 1), dtype=np.float32)
         with scoring(net, self.config.num_threads):
-            last = torch.zeros((len(queries), net.item_emb.embedding_dim))  # (N, D)
-            for rows in length_groups(lengths, _SCORE_BATCH):
-                last[torch.from_numpy(rows)] = self._last_hidden([windows[r] for r in rows])
+            last, lengths = self._id_states(queries)  # (N, D)
             torch.mm(last, net.item_emb.weight.t(), out=torch.from_numpy(out))  # (N, V)
         out[lengths == 0] = prior  # an empty history gets the training popularity
         return out
+
+    def _id_states(self, queries: Sequence[Query]) -> tuple[torch.Tensor, np.ndarray]:
+        """The id-only network's last hidden state (N, D) of each query's window (zeros for
+        an empty one), and the window lengths."""
+        net = self._net
+        windows = [q.history[-self.config.max_len :] for q in queries]
+        lengths = np.fromiter(map(len, windows), dtype=np.int64, count=len(windows))
+        last = torch.zeros((len(queries), net.item_emb.embedding_dim))  # (N, D)
+        for rows in length_groups(lengths, _SCORE_BATCH):
+            last[torch.from_numpy(rows)] = self._last_hidden([windows[r] for r in rows])
+        return last, lengths
+
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        """The last hidden state (B, D) of each history: ``score = query_vectors @
+        item_matrix.T`` (see :class:`cartwise.models.vectors.DotProduct`); zeros for empty
+        histories."""
+        self.check_queries(queries)
+        net = self._net
+        with scoring(net, self.config.num_threads):
+            if self.config.event_aware:
+                kinds, times = [q.kinds for q in queries], [q.times for q in queries]
+                last, _ = self._event_last([q.history for q in queries], kinds, times)
+            else:
+                last, _ = self._id_states(queries)
+        return np.ascontiguousarray(last.float().cpu().numpy(), dtype=np.float32)
+
+    def item_matrix(self) -> np.ndarray:
+        """The (tied) item embedding table (n_items + 1, D), row 0 the padding."""
+        table: np.ndarray = self._net.item_emb.weight.detach().float().cpu().numpy()
+        return table
 
     def _last_hidden(
         self,
@@ -334,8 +360,25 @@ class SASRec(Recommender):
     ) -> torch.Tensor:
         """Event-aware scores (B, V) of histories with their kind codes and times (None: the
         default kind, no gaps), in length groups; an empty history gets the popularity."""
-        net, prior = self._net, self.prior_
-        assert prior is not None and self.kinds_ is not None
+        prior = self.prior_
+        assert prior is not None
+        last, lengths = self._event_last(histories, kinds, times)  # (B, D)
+        scores = self._net.logits(last).float().cpu()  # (B, V)
+        cold = torch.from_numpy(lengths == 0)
+        if cold.any():
+            scores[cold] = torch.from_numpy(prior)
+        return scores
+
+    def _event_last(
+        self,
+        histories: Sequence[np.ndarray],
+        kinds: Sequence[np.ndarray | None],
+        times: Sequence[np.ndarray | None],
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The event-aware network's last hidden state (B, D) of each history (zeros for an
+        empty one), in length groups, and the window lengths."""
+        net = self._net
+        assert self.kinds_ is not None
         windows = event_windows(
             histories, kinds, times, self.config.max_len, self.default_kind_, len(self.kinds_)
         )
@@ -345,11 +388,7 @@ class SASRec(Recommender):
         for rows in length_groups(lengths, _SCORE_BATCH):
             items, codes, gaps = ([windows[r][part] for r in rows] for part in range(3))
             last[torch.from_numpy(rows).to(device)] = self._last_hidden(items, codes, gaps)
-        scores = net.logits(last).float().cpu()  # (B, V)
-        cold = torch.from_numpy(lengths == 0)
-        if cold.any():
-            scores[cold] = torch.from_numpy(prior)
-        return scores
+        return last, lengths
 
     def kind_codes(self, names: Sequence[str]) -> np.ndarray:
         """Codes of event kind names for :attr:`Query.kinds`: a kind the model did not see in

@@ -29,6 +29,8 @@ from cartwise.data.store import Store
 from cartwise.errors import ModelError
 from cartwise.lifecycle import Versions
 from cartwise.models.base import Query, Recommender
+from cartwise.models.vectors import dot_product
+from cartwise.ranking.ann import AnnPolicy, VectorIndex
 from cartwise.ranking.filters import Filters, catalog_mask
 from cartwise.ranking.reasons import Touch
 
@@ -47,6 +49,8 @@ class ModelView:
         shown: per model index, whether the item may be shown with no filter (available and
             in the catalog); set by :meth:`build`.
         hidden: the model indices `shown` rules out, in order; set by :meth:`build`.
+        ann: the index over the model's item vectors when the catalog is large enough
+            (:mod:`cartwise.ranking.ann`); None: exact scoring. Built once per loaded version.
         memo: things worked out once per view on first use (e.g. the cold-start tie-break).
     """
 
@@ -56,18 +60,25 @@ class ModelView:
     rows: np.ndarray
     shown: np.ndarray | None = None
     hidden: np.ndarray | None = None
+    ann: VectorIndex | None = None
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, version: str, model: Recommender, catalog: CatalogIndex) -> ModelView:
-        """Align `model`'s vocabulary with `catalog`."""
+    def build(
+        cls,
+        version: str,
+        model: Recommender,
+        catalog: CatalogIndex,
+        ann: VectorIndex | None = None,
+    ) -> ModelView:
+        """Align `model`'s vocabulary with `catalog` (`ann`: the version's item index)."""
         assert model.items_ is not None
         rows = catalog.vocab_positions(model.items_)
         shown = cls(version, model, catalog, rows).vocab_mask(Filters())
         hidden = np.flatnonzero(~shown)
         for a in (shown, hidden):
             a.flags.writeable = False  # shared by every request without filters
-        return cls(version, model, catalog, rows, shown, hidden)
+        return cls(version, model, catalog, rows, shown, hidden, ann)
 
     def hide(self, scores: np.ndarray, filters: Filters) -> None:
         """Set to -inf, in place, the scores of items not in the catalog or not passing
@@ -129,6 +140,8 @@ class ActiveModel:
             is checked at every request).
         pinned: always serve this version instead of the ``ACTIVE`` one (an experiment
             variant's model, :mod:`cartwise.serving.experiments`).
+        ann: when a loaded dot-product model gets an item index (built as it loads, before it
+            serves, and kept until another version is activated).
     """
 
     def __init__(
@@ -139,10 +152,12 @@ class ActiveModel:
         poll_seconds: float = 1.0,
         pinned: str | None = None,
     ) -> None:
+        ann: AnnPolicy | None = None,
         self.versions = versions
         self.warm_up = warm_up
         self.poll_seconds = poll_seconds
         self.pinned = pinned
+        self.ann = ann or AnnPolicy()
         self._view: ModelView | None = None
         self._lock = threading.Lock()
         self._active: tuple[Hashable, str | None, float] | None = None
@@ -220,12 +235,25 @@ class ActiveModel:
             return current
         if current is not None and current.version == version:
             model = current.model  # same version, newer catalog: align again, no reload
+            index = current.ann
         else:
             model = self.versions.load(version)
             if self.warm_up is not None:
                 started = time.perf_counter()
                 self.warm_up(model)
                 _log.info("warmed up %s in %.2fs", version, time.perf_counter() - started)
+            index = item_index(model, self.ann)
             _log.info("serving model version %s", version)
-        self._view = ModelView.build(version, model, catalog)
+        self._view = ModelView.build(version, model, catalog, index)
         return self._view
+
+
+def item_index(model: Recommender, policy: AnnPolicy) -> VectorIndex | None:
+    """The index over `model`'s item vectors `policy` asks for, or None (exact scoring: not a
+    dot-product model, a catalog under the threshold, or the index turned off)."""
+    scorer = dot_product(model)
+    if scorer is None:
+        return None
+    items = scorer.item_matrix()
+    kind = policy.index_kind(items.shape[0] - 1, items.shape[1])
+    return None if kind is None else VectorIndex.build(items, kind)

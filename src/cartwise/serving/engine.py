@@ -25,6 +25,7 @@ from cartwise.data.store import Store
 from cartwise.errors import ModelError
 from cartwise.lifecycle import HOLDOUT, Holdout, Versions, train_on_store
 from cartwise.models.base import Query, Recommender, Rng
+from cartwise.ranking.ann import AnnPolicy
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.explain import Explainer, Explanation
 from cartwise.ranking.filters import Filters
@@ -66,6 +67,8 @@ class Engine:
         answer_cache: most finished answers kept (0: off; see :mod:`cartwise.serving.cache`).
         score_cache_bytes: bytes of model score rows kept per loaded model (0: off; see
             :mod:`cartwise.serving.states`).
+        ann: when a large catalog is served through a faiss index over the item vectors
+            (:mod:`cartwise.ranking.ann`; default: from 50,000 items at D = 64).
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Engine:
         reranker: LMReranker | None = None,
         answer_cache: int = DEFAULT_CAPACITY,
         score_cache_bytes: int = DEFAULT_BYTES,
+        ann: AnnPolicy | None = None,
     ) -> None:
         self.store = store
         self.versions = Versions(model_dir, cache=model_cache)
@@ -91,7 +95,9 @@ class Engine:
             rows=ItemRows(store),
             scorer=self.scorer,
             answers=AnswerCache(answer_cache),
-            active=ActiveModel(self.versions, self._warm_up, poll_seconds=sync_seconds),
+            active=ActiveModel(
+                self.versions, self._warm_up, poll_seconds=sync_seconds, ann=ann
+            ),
             catalog=CatalogSnapshot(store, catalog_ttl, sync_seconds),
             matchers=PerCatalog(matcher),
             compatible=PerCatalog(lambda catalog: compatibility_index(store, catalog)),
@@ -128,6 +134,7 @@ class Engine:
             reranker=reranker_from_settings(settings, generator),
             answer_cache=settings.answer_cache_size,
             score_cache_bytes=settings.score_cache_mb << 20,
+            ann=AnnPolicy(settings.ann_threshold, settings.ann_index),
         )
         engine.ctx.explain_budget = settings.explain_budget_ms / 1000.0
         return engine

@@ -102,7 +102,10 @@ class Routing:
                 found = self._contexts.get(key)
                 if found is None:
                     pinned = ActiveModel(
-                        self.versions, self.ctx.active.warm_up, pinned=variant.model_version
+                        self.versions,
+                        self.ctx.active.warm_up,
+                        pinned=variant.model_version,
+                        ann=self.ctx.active.ann,
                     )
                     answers = AnswerCache(self.ctx.answers.capacity)
                     found = self._contexts[key] = replace(self.ctx, active=pinned, answers=answers)

@@ -35,6 +35,7 @@ from cartwise.serving.cache import Seen, history_digest
 from cartwise.serving.context import Context
 from cartwise.serving.scenarios.common import HISTORY_LIMIT, require_items, touches_of
 from cartwise.serving.scenarios.explain import finish, pool_size
+from cartwise.serving.scenarios.indexed import indexed_list
 
 #: Share of an item's buyers who bought it again, from which a purchase does not exclude it.
 REPURCHASE_MIN = 0.2
@@ -112,7 +113,12 @@ def model_list(
     exclude: set[str],
     seen: Seen | None = None,
 ) -> Served:
-    """Score the history, hide what may not be shown, pick `k` on fresh rows, add reasons."""
+    """Score the history, hide what may not be shown, pick `k` on fresh rows, add reasons
+    (from the version's item index on a large catalog: :mod:`.indexed`)."""
+    if touches and view.ann is not None:
+        served = indexed_list(ctx, view, touches, k, filters, diversity, exclude, seen)
+        if served is not None:
+            return served
     model = view.model
     rows: np.ndarray | None = None
     if touches:  # one scoring pass: the history, the evidence for reasons, the empty history

@@ -1,0 +1,205 @@
+"""Catalogs of a million items: faiss retrieval against exact scoring, through the real service.
+
+Usage: python benchmarks/scale.py [--items 100000] [--events 1000000] [--users 50000]
+                                  [--epochs 5] [--work DIR] [--seconds 5] [--levels 1,8]
+                                  [--recall-users 1000] [--ann-threshold N] [--results DIR]
+
+Builds a synthetic store of `--items` items (50 categories, prices) and `--events` events of
+`--users` shoppers with a Zipf-like item popularity (events written through the store's batch
+path: ingest events/s), trains ALS (implicit; a dot-product model: score = folded-in user factor
+· item factor, D = 64) through the engine (training seconds per epoch), then:
+
+- recall@10 of the faiss index (the one the service builds: HNSW below 2M items) against exact
+  scoring of every item, over the query vectors of `--recall-users` random shoppers' histories;
+- p50/p99 latency of ``GET /users/{id}/recommendations?k=10`` through a real uvicorn server on
+  loopback (:mod:`benchmarks.serving` machinery, answer cache off so every answer is computed),
+  with the index, then with exact scoring (``CARTWISE_ANN_INDEX=off``) for comparison;
+- the server's peak RSS (VmHWM) with the index, in MB and per million items.
+
+Writes ``benchmarks/results/ann-synthetic-<items/1000>k-faiss.json``. The store and model stay
+in ``--work`` (reused by a later run with the same sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import require_committed, write_result  # noqa: E402
+
+from serving import run_point, shopper_paths, start_server  # noqa: E402
+
+ALS_CONFIG = {"embedding_size": 64, "reg": 0.01, "num_threads": 0}
+
+
+def build_store(store: Any, items: int, events: int, users: int, seed: int = 7) -> float:
+    """Fill `store`; returns ingest events per second (the events' write only)."""
+    from cartwise.data.schema import Item
+
+    rng = np.random.default_rng(seed)
+    cats = [f"Category {c:02d}" for c in range(50)]
+    store.upsert_items(
+        Item(id=f"i{i:07d}", title=f"Product {i}", category=["Shop", cats[i % 50]],
+             price=float(rng.uniform(1, 500)))
+        for i in range(items)
+    )  # fmt: skip
+    popularity = 1.0 / np.arange(1, items + 1) ** 0.8
+    chosen = rng.choice(items, size=events, p=popularity / popularity.sum())
+    who = rng.integers(0, users, size=events)
+    kinds = rng.choice(["view", "click", "add_to_cart", "purchase"], size=events,
+                       p=[0.7, 0.15, 0.1, 0.05])  # fmt: skip
+    rows = [
+        {"event_id": f"e{n}", "user_id": f"u{who[n]:06d}", "session_id": None,
+         "item_id": f"i{chosen[n]:07d}", "kind": str(kinds[n]), "value": None, "query": None,
+         "ts": 1.7e9 + n * 10.0, "context": None}
+        for n in range(events)
+    ]  # fmt: skip
+    started = time.perf_counter()
+    with store.batch() as batch:
+        batch.append_event_rows(rows)
+    return events / (time.perf_counter() - started)
+
+
+def recall_at_10(engine: Any, store: Any, n_users: int) -> dict[str, Any]:
+    """recall@10 of the view's index against exact scoring over random shoppers' histories."""
+    from cartwise.data.history import shopper_events
+    from cartwise.serving.scenarios.common import HISTORY_LIMIT, touches_of
+
+    view = engine.view()
+    index = view.ann
+    if index is None:
+        raise SystemExit("no index was built: lower --ann-threshold below the item count")
+    users = sorted(store.users_frame()["id"])
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(users), size=min(n_users, len(users)), replace=False)
+    queries = []
+    for u in picked:
+        recent, _ = shopper_events(store, users[u], HISTORY_LIMIT, purchases=False)
+        touches = touches_of(view, recent)
+        if touches:
+            queries.append(view.query(touches))
+    vectors = view.model.query_vectors(queries)
+    hits, ann_ms, exact_ms = 0, 0.0, 0.0
+    for q in vectors:
+        started = time.perf_counter()
+        found, _ = index.search(q, 10)
+        ann_ms += time.perf_counter() - started
+        started = time.perf_counter()
+        exact, _ = index.exact(q, 10)
+        exact_ms += time.perf_counter() - started
+        hits += len(set(found.tolist()) & set(exact.tolist()))
+    n = len(vectors)
+    return {
+        "recall@10": round(hits / (10 * n), 4),
+        "recall_queries": n,
+        "index_kind": index.kind,
+        "index_build_seconds": round(index.build_seconds, 1),
+        "search_ms_in_process": round(1000 * ann_ms / n, 3),
+        "exact_ms_in_process": round(1000 * exact_ms / n, 3),
+    }
+
+
+def serve(store_path: Path, models: Path, work: Path, args: argparse.Namespace,
+          index: str) -> dict[str, Any]:  # fmt: skip
+    """p50/p99 per level through a real server with `index` (CARTWISE_ANN_INDEX); peak RSS."""
+    os.environ["CARTWISE_ANN_INDEX"] = index
+    if args.ann_threshold is not None:
+        os.environ["CARTWISE_ANN_THRESHOLD"] = str(args.ann_threshold)
+    started = time.perf_counter()
+    server, port = start_server(store_path, models, work, 1, 0)
+    ready_s = time.perf_counter() - started
+    try:
+        paths = shopper_paths(store_path, 2000)
+        points = [run_point(port, paths, lv, args.seconds, work, server.pid) for lv in args.levels]
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        hwm_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    for p in points:
+        print(f"{index:>5} c={p['concurrency']} {p}")
+    return {"points": points, "peak_rss_mb": round(hwm_kb / 1024, 1), "ready_seconds": ready_s}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--epochs", type=int, default=5, help="ALS sweeps")
+    parser.add_argument("--work", type=Path, default=None, help="where the store lives (reused)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per point")
+    parser.add_argument("--levels", default="1,8", help="concurrency levels")
+    parser.add_argument("--recall-users", type=int, default=1000)
+    parser.add_argument("--ann-threshold", type=int, default=None, help="force the threshold")
+    parser.add_argument("--results", type=Path, default=None, help="trial runs: write here")
+    args = parser.parse_args()
+    if args.results is None:
+        require_committed()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    os.environ.setdefault("CARTWISE_API_KEYS", "{}")
+    from cartwise.data.store import Store
+    from cartwise.ranking.ann import AnnPolicy
+    from cartwise.serving.engine import Engine
+
+    work = (args.work or Path(tempfile.mkdtemp(prefix="cartwise-scale-"))).resolve()
+    folder = work / f"scale-{args.items}-{args.events}-{args.users}"
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store.open(folder / "shop.db")
+    events_per_s = None
+    if store.counts()["events"] == 0:
+        events_per_s = build_store(store, args.items, args.events, args.users)
+        print(f"ingested {args.events} events at {events_per_s:.0f}/s")
+    policy = AnnPolicy(args.ann_threshold)
+    engine = Engine(store, folder / "models", answer_cache=0, ann=policy)
+    config = {**ALS_CONFIG, "epochs": args.epochs}
+    started = time.perf_counter()
+    if engine.active_version() is None:
+        engine.train("als", config, rng=0, holdout=None)
+    train_s = time.perf_counter() - started
+    print(f"trained ALS in {train_s:.1f}s")
+    quality = recall_at_10(engine, store, args.recall_users)
+    print(quality)
+    store.close()
+    indexed = serve(folder / "shop.db", folder / "models", work, args, "auto")
+    exact = serve(folder / "shop.db", folder / "models", work, args, "off")
+    best = indexed["points"][0]
+    metrics = {
+        **quality,
+        "p50_ms": best["p50_ms"],
+        "p99_ms": best["p99_ms"],
+        "peak_rss_mb": indexed["peak_rss_mb"],
+        "peak_rss_mb_per_1m_items": round(indexed["peak_rss_mb"] * 1e6 / args.items, 1),
+        "exact_p50_ms": exact["points"][0]["p50_ms"],
+        "exact_p99_ms": exact["points"][0]["p99_ms"],
+        "exact_peak_rss_mb": exact["peak_rss_mb"],
+        "server_ready_seconds": round(indexed["ready_seconds"], 1),
+        "ingest_events_per_s": None if events_per_s is None else round(events_per_s),
+        "train_seconds_per_epoch": round(train_s / args.epochs, 2) if train_s > 1 else None,
+        "points": {"faiss": indexed["points"], "exact": exact["points"]},
+    }
+    path = write_result(
+        "ann", f"synthetic-{args.items // 1000}k", "faiss", metrics,
+        config={"items": args.items, "events": args.events, "users": args.users,
+                "model": "als", "model_config": config, "seconds_per_point": args.seconds,
+                "levels": args.levels, "ann_threshold": policy.threshold_for(64),
+                "server": "uvicorn, 1 worker, loopback, answer cache off",
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "note": "2-core machine shared with other agents' jobs while measured"},
+        seconds=train_s, folder=args.results,
+    )  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
