@@ -137,6 +137,6 @@ def test_cli_retrain_incremental_end_to_end(tmp_path: Path) -> None:
     active = Versions(models).active()
     assert active != parent and Versions(models).info(active)["parent"] == parent
     code, out = run("retrain", "--incremental", "--set", "embedding_size=8")
-    assert code != 0 and "embedding_size" in out and "without --incremental" in out.replace(
-        "\n", " "
+    assert (
+        code != 0 and "embedding_size" in out and "without --incremental" in out.replace("\n", " ")
     )

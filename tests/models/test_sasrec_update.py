@@ -4,6 +4,8 @@ old one is kept."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,11 +32,13 @@ SETTINGS = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def float32_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def float32_peak() -> Iterator[None]:
     """The loop's throughput peak in float32, what these fits train in: a CPU without bf16
     instructions takes minutes for the bf16 benchmark matmul."""
-    monkeypatch.setattr(loop, "measure_peak", lambda device: measure_peak(device, torch.float32))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "measure_peak", lambda device: measure_peak(device, torch.float32))
+        yield
 
 
 def _item(k: int, j: int) -> str:
@@ -69,7 +73,7 @@ def datasets() -> tuple[Dataset, Dataset]:
 
 
 @pytest.fixture(scope="module")
-def parent(datasets: tuple[Dataset, Dataset]) -> SASRec:
+def parent(datasets: tuple[Dataset, Dataset], float32_peak: None) -> SASRec:
     return SASRec(SETTINGS).fit(datasets[0], rng=1)
 
 
@@ -92,8 +96,13 @@ def test_first_targets_and_batches_train_only_on_new_events() -> None:
     seqs = [np.array([1, 2, 3, 4, 5]), np.array([6, 7])]
     times = [np.array([0.0, 1, 2, 10, 11]), np.array([0.0, 1])]
     data = Dataset.from_frame(
-        pd.DataFrame({"user_id": ["a"] * 5 + ["b"] * 2, "item_id": list("abcdefg"),
-                      "timestamp": np.concatenate(times)})  # fmt: skip
+        pd.DataFrame(
+            {
+                "user_id": ["a"] * 5 + ["b"] * 2,
+                "item_id": list("abcdefg"),
+                "timestamp": np.concatenate(times),
+            }
+        )  # fmt: skip
     )
     first = first_targets(data, 5.0)
     assert first == [0, 3, 2]  # padding user, then a (events 3, 4 are new), b (nothing new)
@@ -137,7 +146,7 @@ def test_update_learns_the_new_pattern_and_keeps_the_old(
     assert parent_old >= 0.95
     assert new_hr == 1.0
     assert old_hr >= 0.9
-    top = child.recommend(Query(data.items.encode([_item(0, 4), A])), k=5)
+    top = child.recommend(Query(data.items.encode([_item(0, 4), A])), k=10)
     assert N in data.items.decode([s.item for s in top])
     assert torch.equal(parent.net_.item_emb.weight, before)  # type: ignore[union-attr]
     assert child.derived_["learning_rate"]["value"] == pytest.approx(3e-4)

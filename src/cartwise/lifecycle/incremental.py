@@ -177,4 +177,3 @@ def _new_targets(data: Dataset, after: float) -> int:
 
 def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).isoformat()
-

@@ -115,8 +115,8 @@ class SASRec(Recommender):
         self.train_on(data, as_seed(rng), valid, started=started, messages=notes(derived))
 
     def train_on(
-        self, data: Dataset, seed: int, valid: Any, *, started: float, messages: tuple[str, ...] = (),
-        start_from: Callable[[SASRecNet], None] | None = None,
+        self, data: Dataset, seed: int, valid: Any, *, started: float,
+        messages: tuple[str, ...] = (), start_from: Callable[[SASRecNet], None] | None = None,
         first_targets: Sequence[int] | None = None,
     ) -> None:  # fmt: skip
         """Build the network and train it on `data` with the config as it is (nothing derived):
