@@ -24,6 +24,7 @@ from cartwise.cli.common import (
     parse_settings,
 )
 from cartwise.config import get_settings
+from cartwise.errors import ConfigError
 
 if TYPE_CHECKING:
     from cartwise.lifecycle import Gate, Trained
@@ -166,6 +167,15 @@ def retrain(
     setting: Annotated[
         list[str] | None, typer.Option("--set", help="change a setting key=value (repeatable)")
     ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="fine-tune the active Transformer (sasrec, hybrid) from its weights on the "
+            "events since its training instead of training from scratch; --set changes the "
+            "update's learning_rate, epochs, time_budget, ...",
+        ),
+    ] = False,
     gate_margin: GateMarginOpt = None,
     force: ForceOpt = False,
     store: StoreOpt = None,
@@ -176,18 +186,31 @@ def retrain(
 
     With --if-new-events and/or --exclude-deleted it runs only when one of them holds, and
     otherwise exits 0 doing nothing. `cartwise serve --retrain-every 6h` runs it on schedule.
+    With --incremental the active version is fine-tuned on the new events instead.
     """
     from cartwise.lifecycle import Versions
+    from cartwise.lifecycle.incremental import update_version
     from cartwise.lifecycle.retrain import due, retrain
 
+    if incremental and (model is not None or exclude_deleted):
+        raise ConfigError(
+            "--incremental fine-tunes the active version: it cannot switch --model, and its "
+            "weights still hold what deleted shoppers taught it (--exclude-deleted); drop "
+            "--incremental for a full retrain"
+        )
     shop, versions = open_store(store), Versions(model_dir(models))
     why = due(shop, versions, if_new_events=if_new_events, exclude_deleted=exclude_deleted)
     if not why.run:
         console.print(f"nothing to do: {why.reason}", highlight=False, soft_wrap=True)
         return
+    gate, settings = gate_of(gate_margin, force), parse_settings(setting)
+    if incremental:
+        console.print(f"updating incrementally: {why.reason}", highlight=False, soft_wrap=True)
+        show_trained(update_version(shop, versions, gate=gate, settings=settings, progress=True))
+        return
     console.print(f"retraining: {why.reason}", highlight=False, soft_wrap=True)
-    show_trained(retrain(shop, versions, gate=gate_of(gate_margin, force), model=model,
-                         settings=parse_settings(setting), progress=True))  # fmt: skip
+    show_trained(retrain(shop, versions, gate=gate, model=model, settings=settings,
+                         progress=True))  # fmt: skip
 
 
 def gate_of(margin: float | None, force: bool) -> Gate | None:
@@ -208,6 +231,12 @@ def show_trained(trained: Trained) -> None:
     console.print(f"trained {name}: version {version} {state}"
                   + (f" (validation {shown})" if shown else ""), highlight=False,
                   soft_wrap=True)  # fmt: skip
+    if trained.info.get("incremental"):
+        grown = trained.info.get("update", {})
+        console.print(f"  incremental update of {trained.info.get('parent')}: "
+                      f"{grown.get('new_events', '?')} new events, "
+                      f"{grown.get('items_added', '?')} new items", highlight=False,
+                      soft_wrap=True)  # fmt: skip
     decision = trained.decision
     if decision is not None:
         console.print(f"  activation gate: {decision.reason}", highlight=False, soft_wrap=True)

@@ -198,6 +198,8 @@ def judge(gate: Gate, new: Recommender, active: Recommender, how: Plan, held: He
 _BASIS = {
     "after": "held-out events that came after the active version's training",
     "recorded": "the holdout the active version was validated on (the store is unchanged)",
+    "incremental": "the newest events after the active version's training, held out from "
+    "the incremental update too",
     "reference": "the events after the new run's holdout cut; the active figure is its "
     "recipe fitted on the same training events (it has seen too little new data to be judged "
     "itself)",

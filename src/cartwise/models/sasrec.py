@@ -110,15 +110,27 @@ class SASRec(Recommender):
     # -- training ------------------------------------------------------------------------
     def _fit(self, data: Dataset, rng: np.random.Generator, valid: Any) -> None:
         started = self.clock()
-        if valid is not None and not isinstance(valid, EvalSet):
-            raise ModelError(f"sasrec: valid must be an EvalSet, got {type(valid).__name__}")
         self.config, derived = derive(self.config, data)
         self.derived_ = {d.name: d.to_dict() for d in derived}
+        self.train_on(data, as_seed(rng), valid, started=started, messages=notes(derived))
+
+    def train_on(
+        self, data: Dataset, seed: int, valid: Any, *, started: float,
+        messages: tuple[str, ...] = (), start_from: Callable[[SASRecNet], None] | None = None,
+        first_targets: Sequence[int] | None = None,
+    ) -> None:  # fmt: skip
+        """Build the network and train it on `data` with the config as it is (nothing derived):
+        the second half of :meth:`fit`, and what an incremental update
+        (:mod:`cartwise.models.sasrec_update`) runs with `start_from` (fills the fresh network
+        with a parent's weights) and `first_targets` (per shopper, the first event that is a
+        loss target; the earlier ones are context only)."""
+        if valid is not None and not isinstance(valid, EvalSet):
+            raise ModelError(f"sasrec: valid must be an EvalSet, got {type(valid).__name__}")
         cfg = self.config
-        seed = as_seed(rng)
+        self.items_ = data.items
         self.prior_ = popularity_prior(data.item_counts)
         self.repurchase_ = data.repurchase_rates()
-        source = self._batches(data, seed)
+        source = self._batches(data, seed, first_targets)
         settings = TrainSettings(
             epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
             warmup=cfg.warmup, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
@@ -126,11 +138,13 @@ class SASRec(Recommender):
             bf16=cfg.bf16, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
             progress=cfg.progress, desc=f"{self.name} on {data.name}",
             time_budget=cfg.time_budget, clock=self.clock, started=started,
-            device=str(distributed.device(cfg.device)), notes=notes(derived),
+            device=str(distributed.device(cfg.device)), notes=messages,
         )  # fmt: skip
         with threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net_ = self._new_net(data.n_items)
+            if start_from is not None:
+                start_from(self.net_)
             result = train(
                 self.net_, source, self._loss, settings,
                 validate=self._validator(valid) if valid is not None else None,
@@ -140,13 +154,17 @@ class SASRec(Recommender):
         self.history_ = [asdict(r) for r in result.history]
         self.throughput_ = result.throughput.to_dict() if result.throughput else {}
 
-    def _batches(self, data: Dataset, seed: int) -> BatchSource[Batch | EventBatch]:
-        """The id-only windows, or (event-aware) the windows with kinds, gaps and weights."""
+    def _batches(
+        self, data: Dataset, seed: int, first_targets: Sequence[int] | None = None
+    ) -> BatchSource[Batch | EventBatch]:
+        """The id-only windows, or (event-aware) the windows with kinds, gaps and weights;
+        with `first_targets`, only later events are targets (every one of them: full history)."""
         cfg = self.config
+        full = cfg.full_history or first_targets is not None
         if not cfg.event_aware:
             return SequenceBatches(
-                data.sequences, cfg.max_len, cfg.batch_size, seed, cfg.full_history,
-                rank=distributed.rank(), world=distributed.world(),
+                data.sequences, cfg.max_len, cfg.batch_size, seed, full,
+                rank=distributed.rank(), world=distributed.world(), first_targets=first_targets,
             )  # fmt: skip
         if data.kinds is None or data.kind_vocab is None:
             raise DataError(
@@ -159,8 +177,8 @@ class SASRec(Recommender):
         weights = target_weights(self.kinds_, cfg.target_kinds, cfg.kind_weights)
         return EventBatches(
             data.sequences, data.kinds, data.timestamps if cfg.time_gaps else None, weights,
-            cfg.max_len, cfg.batch_size, seed, cfg.full_history, cfg.repeat_targets,
-            rank=distributed.rank(), world=distributed.world(),
+            cfg.max_len, cfg.batch_size, seed, full, cfg.repeat_targets,
+            rank=distributed.rank(), world=distributed.world(), first_targets=first_targets,
         )  # fmt: skip
 
     def _new_net(self, n_items: int) -> SASRecNet:

@@ -95,6 +95,12 @@ class SequenceBatches:
     targets (N,))``: right-padded inputs, the flat indices into B·T of the positions that have
     a next item, and those next items.
 
+    With `first_targets` (per sequence, the index of its first event that may be a target), the
+    earlier events are context only: they are read as inputs but never predicted, and windows
+    without a target are left out (an incremental update trains on the events after a cut-off
+    while reading the shoppers' whole histories). Use it with `full_history`, so that a long run
+    of new events is covered entirely.
+
     Under torchrun (`world` > 1) every rank computes the same batches and trains on its share
     of each: rows ``rank, rank + world, …`` of the length-sorted batch, so the shares are of
     similar lengths, every rank takes the same number of steps, and the batch the ranks'
@@ -104,13 +110,20 @@ class SequenceBatches:
     def __init__(
         self, sequences: Sequence[np.ndarray], max_len: int, batch: int, seed: int,
         full_history: bool = False, *, rank: int = 0, world: int = 1,
+        first_targets: Sequence[int] | None = None,
     ) -> None:  # fmt: skip
         #: (sequence, start, stop) of every window, in the order of `windows`
         self.bounds: list[tuple[int, int, int]] = []
+        #: per window, how many of its first positions are context only (their next item is
+        #: not a target)
+        self.skips: list[int] = []
         for row, s in enumerate(sequences):
             stop = len(s)
-            while stop >= 2:
-                self.bounds.append((row, max(0, stop - max_len - 1), stop))
+            first = 1 if first_targets is None else max(1, int(first_targets[row]))
+            while stop >= 2 and stop > first:
+                start = max(0, stop - max_len - 1)
+                self.bounds.append((row, start, stop))
+                self.skips.append(max(0, first - start - 1))
                 stop = stop - max_len if full_history else 0
         self.windows: list[np.ndarray] = [
             np.asarray(sequences[row][start:stop]) for row, start, stop in self.bounds
@@ -125,7 +138,8 @@ class SequenceBatches:
     def epoch(self, index: int) -> Iterator[Batch]:
         """The batches of epoch `index` (see :meth:`order`); this rank's share of each."""
         for rows in self.order(index):
-            yield self._collate([self.windows[i] for i in self.share(rows)])
+            mine = self.share(rows)
+            yield self._collate([self.windows[i] for i in mine], [self.skips[i] for i in mine])
 
     def order(self, index: int) -> Iterator[np.ndarray]:
         """Window indices of each batch of epoch `index`: shuffle, sort groups of batches by
@@ -150,13 +164,13 @@ class SequenceBatches:
         return mine if len(mine) else rows[:1]
 
     @staticmethod
-    def _collate(windows: list[np.ndarray]) -> Batch:
+    def _collate(windows: list[np.ndarray], skips: list[int]) -> Batch:
         t = max(len(w) for w in windows) - 1
         items = np.zeros((len(windows), t), dtype=np.int64)
         targets = np.zeros((len(windows), t), dtype=np.int64)
-        for row, w in enumerate(windows):
+        for row, (w, skip) in enumerate(zip(windows, skips, strict=True)):
             items[row, : len(w) - 1] = w[:-1]
-            targets[row, : len(w) - 1] = w[1:]
+            targets[row, skip : len(w) - 1] = w[skip + 1 :]  # 0: no target
         flat = targets.reshape(-1)
         positions = np.flatnonzero(flat)
         return (
@@ -176,18 +190,20 @@ class EventBatches:
         times: per user, epoch seconds aligned with `sequences` (None: no gaps).
         weights: per kind code, the loss weight of a target of that kind.
         repeat_targets: also train on targets already in the window's earlier events.
-        max_len, batch, seed, full_history, rank, world: as for :class:`SequenceBatches`.
+        max_len, batch, seed, full_history, rank, world, first_targets: as for
+            :class:`SequenceBatches`.
     """
 
     def __init__(
         self, sequences: Sequence[np.ndarray], kinds: Sequence[np.ndarray],
         times: Sequence[np.ndarray] | None, weights: np.ndarray, max_len: int, batch: int,
         seed: int, full_history: bool = False, repeat_targets: bool = True, *, rank: int = 0,
-        world: int = 1,
+        world: int = 1, first_targets: Sequence[int] | None = None,
     ) -> None:  # fmt: skip
         self.base = SequenceBatches(
-            sequences, max_len, batch, seed, full_history, rank=rank, world=world
-        )
+            sequences, max_len, batch, seed, full_history, rank=rank, world=world,
+            first_targets=first_targets,
+        )  # fmt: skip
         gaps = [
             gap_buckets(None if times is None else times[u], len(s))
             for u, s in enumerate(sequences)
@@ -195,10 +211,11 @@ class EventBatches:
         self.kinds = [np.asarray(kinds[u][a:b], dtype=np.int64) for u, a, b in self.base.bounds]
         self.gaps = [gaps[u][a:b] for u, a, b in self.base.bounds]
         self.weights: list[np.ndarray] = []
-        for window, codes in zip(self.base.windows, self.kinds, strict=True):
+        for window, codes, skip in zip(self.base.windows, self.kinds, self.base.skips, strict=True):
             w = weights[codes[1:]].astype(np.float32)  # weight of each next event
             if not repeat_targets:
                 w[_repeats(window)] = 0.0
+            w[:skip] = 0.0  # context only
             self.weights.append(w)
 
     def __len__(self) -> int:
