@@ -151,8 +151,8 @@ class ActiveModel:
         *,
         poll_seconds: float = 1.0,
         pinned: str | None = None,
-    ) -> None:
         ann: AnnPolicy | None = None,
+    ) -> None:
         self.versions = versions
         self.warm_up = warm_up
         self.poll_seconds = poll_seconds

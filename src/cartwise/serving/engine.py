@@ -95,9 +95,7 @@ class Engine:
             rows=ItemRows(store),
             scorer=self.scorer,
             answers=AnswerCache(answer_cache),
-            active=ActiveModel(
-                self.versions, self._warm_up, poll_seconds=sync_seconds, ann=ann
-            ),
+            active=ActiveModel(self.versions, self._warm_up, poll_seconds=sync_seconds, ann=ann),
             catalog=CatalogSnapshot(store, catalog_ttl, sync_seconds),
             matchers=PerCatalog(matcher),
             compatible=PerCatalog(lambda catalog: compatibility_index(store, catalog)),
