@@ -53,7 +53,9 @@ def test_curve_is_the_trained_models_validation_history(runs: list[ModelRun]) ->
     assert all(np.isfinite(v) and 0 <= v <= 1 for _, v in points)
     # training keeps the best epoch's weights, and the protocol's validation figure is that epoch's
     assert max(v for _, v in points) == pytest.approx(sasrec.valid["ndcg@10"], abs=1e-6)
-    assert max(v for _, v in points) > 0.2  # the chain is learnable: the curve is not empty noise
+    # the chain is learnable: the curve is not empty noise, it rises above its first epoch and
+    # above popularity's validation figure on the same split
+    assert max(v for _, v in points) > max(points[0][1], runs[0].valid["ndcg@10"])
 
 
 @pytest.mark.slow

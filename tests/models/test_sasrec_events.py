@@ -38,7 +38,10 @@ PATTERN: dict[str, Any] = {
 
 
 def kind_pattern(n_users: int = 200, episodes: int = 4, seed: int = 0) -> Dataset:
-    """Episodes of two random views, then item A, then B if A was *bought*, C if only viewed.
+    """Episodes of one to three random views, then item A, then B if A was *bought*, C if only
+    viewed (a varying number of views, so a position cannot stand in for the episode's phase;
+    with a fixed number the model learnt "A comes at positions 4k+2" and failed at the untrained
+    last position).
 
     The last episode's kind alternates by user (purchase for even users), so half the test
     targets are B and half are C: a model that reads items only sees "A" either way and can
@@ -50,7 +53,7 @@ def kind_pattern(n_users: int = 200, episodes: int = 4, seed: int = 0) -> Datase
         t = 0
         for e in range(episodes):
             bought = u % 2 == 0 if e == episodes - 1 else bool(rng.integers(2))
-            for f in rng.integers(0, 10, size=2):
+            for f in rng.integers(0, 10, size=int(rng.integers(1, 4))):
                 rows.append((f"u{u}", f"f{f}", "view", t))
                 t += 60
             rows.append((f"u{u}", "A", "purchase" if bought else "view", t))
