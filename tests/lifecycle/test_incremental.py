@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import torch
 from lifecycle_shop import T0, add_visits, build_shop
 from typer.testing import CliRunner
 
@@ -20,21 +19,12 @@ from cartwise.errors import ConfigError
 from cartwise.lifecycle import Gate, Versions, train_version
 from cartwise.lifecycle.incremental import update_holdout, update_version
 from cartwise.models.base import Query
-from cartwise.training import loop
-from cartwise.training.throughput import measure_peak
 
 SASREC = {
     "embedding_size": 32, "num_blocks": 1, "max_len": 16, "epochs": 30, "patience": None,
     "dropout": 0.1, "autoconfig": False, "num_threads": 1, "bf16": False,
 }  # fmt: skip
 NEW = "n1"  # a new phone, sold after the cut-off only: shoppers view a0, then buy n1
-
-
-@pytest.fixture(autouse=True)
-def float32_peak(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loop's throughput peak in float32, what these fits train in: a CPU without bf16
-    instructions takes minutes for the bf16 benchmark matmul."""
-    monkeypatch.setattr(loop, "measure_peak", lambda device: measure_peak(device, torch.float32))
 
 
 def _new_item_sales(store: Store, shoppers: int = 40, start_day: float = 30.0) -> None:

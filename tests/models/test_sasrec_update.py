@@ -4,8 +4,6 @@ old one is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +17,6 @@ from cartwise.models.base import Query
 from cartwise.models.sasrec import SASRec
 from cartwise.models.sasrec_batches import SequenceBatches
 from cartwise.models.sasrec_update import carry_over, first_targets, row_map, update
-from cartwise.training import loop
-from cartwise.training.throughput import measure_peak
 
 CHAINS, LENGTH = 3, 20  # items c{k}x{j}: in chain k, x{j} is followed by x{j+1}
 A = "c0x5"  # after the cut-off, A is followed by the new item N, then by c0x6
@@ -30,15 +26,6 @@ SETTINGS = {
     "embedding_size": 32, "num_blocks": 1, "max_len": 12, "epochs": 40, "patience": None,
     "dropout": 0.1, "batch_size": 64, "autoconfig": False, "num_threads": 1, "bf16": False,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def float32_peak() -> Iterator[None]:
-    """The loop's throughput peak in float32, what these fits train in: a CPU without bf16
-    instructions takes minutes for the bf16 benchmark matmul."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop, "measure_peak", lambda device: measure_peak(device, torch.float32))
-        yield
 
 
 def _item(k: int, j: int) -> str:
@@ -73,7 +60,7 @@ def datasets() -> tuple[Dataset, Dataset]:
 
 
 @pytest.fixture(scope="module")
-def parent(datasets: tuple[Dataset, Dataset], float32_peak: None) -> SASRec:
+def parent(datasets: tuple[Dataset, Dataset]) -> SASRec:
     return SASRec(SETTINGS).fit(datasets[0], rng=1)
 
 
