@@ -159,3 +159,73 @@ def test_dashboard_lists_running_experiments(
             page.screenshot(path=str(ARTIFACTS / "dashboard-experiments.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_operator_sees_versions_charts_and_coverage_and_can_switch_versions(
+    demo_server: tuple[LiveServer, Store], tmp_path: Path
+) -> None:
+    """The operator's view: versions with offline and online figures and activate / roll
+    back buttons, CTR and conversion per day and scenario as charts, catalog coverage."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from sqlalchemy import update
+
+    from cartwise.data import tables as t
+
+    server, store = demo_server
+    engine = Engine(store, tmp_path / "models")
+    first = engine.active_version()
+    second = engine.train("popularity", rng=0, activate=False)
+    shoppers = sorted(store.events_frame()["user_id"].unique())[:6]
+    shown: set[str] = set()
+    for n, shopper in enumerate(shoppers):
+        rec = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=4").json()
+        rid, items = rec["recommendation_id"], [i["item_id"] for i in rec["items"]]
+        shown.update(items)
+        events = [{"recommendation_id": rid, "item_id": i, "kind": "impression"} for i in items]
+        events.append({"recommendation_id": rid, "item_id": items[0], "kind": "click"})
+        if n % 3 == 0:
+            events.append({"recommendation_id": rid, "item_id": items[0], "kind": "purchase"})
+        assert httpx.post(f"{server.url}/feedback", json={"events": events}).status_code == 200
+        with store.engine.begin() as conn:  # three days of serving, two answers a day
+            conn.execute(
+                update(t.served)
+                .where(t.served.c.recommendation_id == rid)
+                .values(ts=t.served.c.ts - (n // 2) * 86_400)
+            )
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1800})
+            page.goto(server.url + "/")
+            expect = sync_api.expect
+            rows = page.locator("#versions tbody tr")
+            expect(rows).to_have_count(2)
+            expect(page.locator(f'#versions tr[data-version="{first}"]')).to_contain_text("active")
+            expect(page.locator(f'#versions tr[data-version="{first}"] .online-ctr')).to_have_text(
+                "25.00%"
+            )
+            line = page.locator('#chart-ctr-scenario polyline[data-series="user"]')
+            expect(line).to_have_attribute("data-points", "3")
+            expect(line.locator("title")).to_contain_text("25.00%")
+            conv = page.locator('#chart-conversion-scenario polyline[data-series="user"]')
+            expect(conv).to_have_attribute("data-points", "3")
+            expect(page.locator("#coverage")).to_have_text(f"{100 * len(shown) / 300:.1f}%")
+            expect(page.locator("#coverage-detail")).to_contain_text("of 300 items")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-operator.png"), full_page=True)
+
+            page.locator(f'#versions tr[data-version="{second}"] button.activate').click()
+            expect(page.locator("#model-version")).to_have_text(second)
+            expect(page.locator(f'#versions tr[data-version="{second}"]')).to_contain_text("active")
+            assert httpx.get(f"{server.url}/models").json()["active"] == second
+            page.locator("#rollback").click()
+            expect(page.locator("#model-version")).to_have_text(first)
+            assert httpx.get(f"{server.url}/models").json()["active"] == first
+            expect(page.locator("#error")).to_be_hidden()
+        finally:
+            browser.close()

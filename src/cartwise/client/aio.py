@@ -118,6 +118,8 @@ class AsyncClient:
     rank_ads = _bind(lists.rank_ads)
     send_feedback = _bind(lists.send_feedback)
     feedback_metrics = _bind(lists.feedback_metrics)
+    feedback_timeline = _bind(lists.feedback_timeline)
+    catalog_coverage = _bind(lists.catalog_coverage)
     experiments = _bind(trials.experiments)
     experiment = _bind(trials.experiment)
     create_experiment = _bind(trials.create_experiment)

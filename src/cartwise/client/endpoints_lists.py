@@ -14,11 +14,13 @@ from cartwise.client.call import Call, Filters, Route, drop_none, model, record
 from cartwise.service.schemas import (
     AdCandidate,
     AdsOut,
+    CoverageOut,
     FeedbackEvent,
     FeedbackOut,
     OnlineOut,
     RecommendationsOut,
     SessionEvent,
+    TimelineOut,
 )
 
 FOR_USER = Route("GET", "/users/{user_id}/recommendations")
@@ -29,6 +31,8 @@ SEARCH = Route("POST", "/search")
 RANK_ADS = Route("POST", "/ads/rank")
 FEEDBACK = Route("POST", "/feedback")
 FEEDBACK_METRICS = Route("GET", "/feedback/metrics")
+FEEDBACK_TIMELINE = Route("GET", "/feedback/timeline")
+FEEDBACK_COVERAGE = Route("GET", "/feedback/coverage")
 
 Diversity = Literal["none", "mmr", "category_cap"]
 SessionRecord = SessionEvent | Mapping[str, Any]
@@ -155,3 +159,17 @@ def feedback_metrics() -> Call[OnlineOut]:
     """Answers served, impressions, clicks, purchases and CTR per model version and scenario
     (``GET /feedback/metrics``)."""
     return FEEDBACK_METRICS.call(model(OnlineOut))
+
+
+def feedback_timeline(
+    days: float = 30.0, bucket: Literal["hour", "day", "week"] = "day"
+) -> Call[TimelineOut]:
+    """Served answers, impressions, clicks, cart adds, purchases, CTR and conversion per time
+    bucket, scenario and experiment variant over the last `days` (``GET /feedback/timeline``)."""
+    return FEEDBACK_TIMELINE.call(model(TimelineOut), params={"days": days, "bucket": bucket})
+
+
+def catalog_coverage(days: float = 30.0) -> Call[CoverageOut]:
+    """The share of the catalog shown in at least one answer of the last `days` (``GET
+    /feedback/coverage``)."""
+    return FEEDBACK_COVERAGE.call(model(CoverageOut), params={"days": days})

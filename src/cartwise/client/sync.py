@@ -152,6 +152,8 @@ class Client:
     rank_ads = _bind(lists.rank_ads)
     send_feedback = _bind(lists.send_feedback)
     feedback_metrics = _bind(lists.feedback_metrics)
+    feedback_timeline = _bind(lists.feedback_timeline)
+    catalog_coverage = _bind(lists.catalog_coverage)
     experiments = _bind(trials.experiments)
     experiment = _bind(trials.experiment)
     create_experiment = _bind(trials.create_experiment)

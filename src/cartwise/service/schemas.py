@@ -317,6 +317,42 @@ class OnlineOut(_Body):
     rows: list[OnlineRow]
 
 
+class TimelineRow(_Body):
+    """Online results of one scenario and variant in one time bucket (``start``: its first
+    second, epoch seconds UTC); feedback counts in the bucket of the answer it is about."""
+
+    start: float
+    scenario: str
+    experiment_id: str | None
+    variant: str | None
+    model_version: str | None
+    served: int
+    impressions: int
+    clicks: int
+    add_to_cart: int
+    purchases: int
+    ctr: float | None
+    conversion: float | None
+
+
+class TimelineOut(_Body):
+    """Online results over time (``bucket_seconds`` per bucket, the last ``days``)."""
+
+    days: float
+    bucket_seconds: float
+    rows: list[TimelineRow]
+
+
+class CoverageOut(_Body):
+    """Share of the catalog shown in at least one answer served in the last ``days``."""
+
+    days: float
+    answers: int
+    items_recommended: int
+    catalog_items: int
+    share: float | None
+
+
 class HealthOut(_Body):
     """Liveness."""
 

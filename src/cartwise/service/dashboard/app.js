@@ -222,13 +222,173 @@ async function loadExperiments() {
   }
 }
 
+// ---- model versions: offline and online side by side, activate / roll back (admin key) ----
+
+function num(value, digits = 4) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+function pct(value) {
+  return value === null || value === undefined ? "–" : `${(100 * value).toFixed(2)}%`;
+}
+
+async function activate(version) {
+  await api(`/models/${encodeURIComponent(version)}/activate`, { method: "POST" });
+  await Promise.all([loadVersions(), loadStats()]);
+}
+
+async function rollback() {
+  await api("/models/rollback", { method: "POST" });
+  await Promise.all([loadVersions(), loadStats()]);
+}
+
+async function loadVersions() {
+  const models = await api("/models");
+  const body = $("#versions tbody");
+  body.replaceChildren();
+  for (const v of models.details.slice().reverse()) {  // newest first
+    const tr = el("tr", v.active ? "active-version" : null);
+    tr.dataset.version = v.version;
+    const name = el("td", "mono", v.version);
+    if (v.active) name.append(el("span", "badge", "active"));
+    if (v.deleted_shoppers) name.append(el("span", "badge", "has deleted shoppers"));
+    const until = v.window && v.window.last ? String(v.window.last).slice(0, 16) : "–";
+    tr.append(name, el("td", null, v.model || "–"),
+      el("td", null, v.trained_at ? String(v.trained_at).slice(0, 16) : "–"), el("td", null, until),
+      el("td", "offline-ndcg", num(v.offline["ndcg@10"])), el("td", null, num(v.offline["hr@10"])),
+      el("td", null, v.online.served.toLocaleString()),
+      el("td", null, v.online.impressions.toLocaleString()),
+      el("td", "online-ctr", pct(v.online.ctr)));
+    const actions = el("td");
+    if (!v.active) {
+      const button = el("button", "activate", "Activate");
+      button.type = "button";
+      button.addEventListener("click", guarded(() => activate(v.version)));
+      actions.append(button);
+    }
+    tr.append(actions);
+    body.append(tr);
+  }
+  $("#rollback").hidden = !models.rollback_target;
+  $("#versions-note").textContent = models.rollback_target
+    ? `a rollback activates ${models.rollback_target}` : "";
+  if (!models.details.length) body.append(el("tr", "muted", "no model trained yet"));
+}
+
+// ---- online metrics over time: small SVG line charts, no library ----
+
+const PALETTE = ["#0f766e", "#b45309", "#7c3aed", "#be123c", "#2563eb", "#4d7c0f", "#0e7490", "#a21caf"];
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
+function day(seconds) {
+  return new Date(seconds * 1000).toISOString().slice(5, 10);
+}
+
+// series: [{name, points: [[x, y], ...]}], y a rate in [0, 1]
+function lineChart(box, series) {
+  const W = 520, H = 220, L = 48, R = 10, T = 10, B = 28;
+  box.replaceChildren();
+  if (!series.length) {
+    box.append(el("p", "muted", "nothing to draw yet"));
+    return;
+  }
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const top = Math.max(...ys) > 0 ? Math.max(...ys) * 1.1 : 1;
+  const px = (x) => (x1 === x0 ? L + (W - L - R) / 2 : L + ((x - x0) / (x1 - x0)) * (W - L - R));
+  const py = (y) => T + (1 - y / top) * (H - T - B);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
+  chart.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }));
+  chart.append(svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }));
+  for (const f of [0, 0.5, 1]) {
+    const label = svg("text", { x: L - 4, y: py(top * f) + 4, "text-anchor": "end" });
+    label.textContent = `${(100 * top * f).toFixed(1)}%`;
+    chart.append(label);
+  }
+  for (const [x, anchor] of [[x0, "start"], [x1, "end"]]) {
+    const label = svg("text", { x: px(x), y: H - 8, "text-anchor": anchor });
+    label.textContent = day(x);
+    chart.append(label);
+  }
+  const legend = el("div", "legend");
+  series.forEach((s, n) => {
+    const color = PALETTE[n % PALETTE.length];
+    const line = svg("polyline", {
+      points: s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" "),
+      stroke: color, "data-series": s.name, "data-points": s.points.length,
+    });
+    const title = svg("title");
+    title.textContent = s.points.map(([x, y]) => `${day(x)} ${(100 * y).toFixed(2)}%`).join(", ");
+    line.append(title);
+    chart.append(line);
+    for (const [x, y] of s.points) chart.append(svg("circle", { cx: px(x), cy: py(y), r: 2.5, fill: color }));
+    const entry = el("span", null);
+    const swatch = el("span", "swatch");
+    swatch.style.background = color;
+    entry.append(swatch, document.createTextNode(s.name));
+    legend.append(entry);
+  });
+  box.append(chart, legend);
+}
+
+// sum the counts of rows sharing a key and day, then a rate per day
+function seriesBy(rows, keyOf, numerator) {
+  const groups = new Map();
+  for (const r of rows) {
+    const key = keyOf(r);
+    if (key === null) continue;
+    if (!groups.has(key)) groups.set(key, new Map());
+    const days = groups.get(key);
+    const acc = days.get(r.start) || { shown: 0, hits: 0 };
+    acc.shown += r.impressions;
+    acc.hits += r[numerator];
+    days.set(r.start, acc);
+  }
+  const out = [];
+  for (const [name, days] of [...groups.entries()].sort()) {
+    const points = [...days.entries()].filter(([, a]) => a.shown > 0)
+      .sort((a, b) => a[0] - b[0]).map(([x, a]) => [x, a.hits / a.shown]);
+    if (points.length) out.push({ name, points });
+  }
+  return out;
+}
+
+async function loadTimeline() {
+  const timeline = await api("/feedback/timeline?days=30&bucket=day");
+  const rows = timeline.rows;
+  $("#timeline-empty").hidden = rows.some((r) => r.impressions > 0);
+  const byScenario = (r) => r.scenario;
+  const byVariant = (r) => (r.experiment_id ? `${r.experiment_id} · ${r.variant}` : null);
+  lineChart($("#chart-ctr-scenario"), seriesBy(rows, byScenario, "clicks"));
+  lineChart($("#chart-conversion-scenario"), seriesBy(rows, byScenario, "purchases"));
+  lineChart($("#chart-ctr-variant"), seriesBy(rows, byVariant, "clicks"));
+  lineChart($("#chart-conversion-variant"), seriesBy(rows, byVariant, "purchases"));
+}
+
+async function loadCoverage() {
+  const c = await api("/feedback/coverage?days=30");
+  $("#coverage").textContent = c.share === null ? "–" : `${(100 * c.share).toFixed(1)}%`;
+  $("#coverage-detail").textContent =
+    `${c.items_recommended.toLocaleString()} of ${c.catalog_items.toLocaleString()} items shown in ${c.answers.toLocaleString()} answers`;
+}
+
 function guarded(fn) {
   return (...args) => fn(...args).catch(showError);
 }
 
 async function loadAll() {
   $("#error").hidden = true;
-  await Promise.all([loadStats(), loadShoppers(), loadOnline(), loadExperiments()]);
+  await Promise.all([
+    loadStats(), loadShoppers(), loadOnline(), loadExperiments(), loadVersions(), loadTimeline(),
+    loadCoverage(),
+  ]);
 }
 
 $("#shopper-select").addEventListener("change", guarded(async () => {
@@ -240,4 +400,5 @@ $("#shopper-form").addEventListener("submit", guarded(async (event) => {
   await showShopper(currentShopper());
 }));
 $("#search-form").addEventListener("submit", guarded(runSearch));
+$("#rollback").addEventListener("click", guarded(rollback));
 guarded(loadAll)();
