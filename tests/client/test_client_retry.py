@@ -145,7 +145,7 @@ def _builders() -> dict[str, Callable[..., Call[object]]]:
 
 def test_both_clients_offer_every_endpoint_with_its_signature() -> None:
     builders = _builders()
-    assert len(builders) == 26
+    assert len(builders) == 28
     for name, build in builders.items():
         for cls in (Client, AsyncClient):
             method = getattr(cls, name)

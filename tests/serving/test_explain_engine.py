@@ -72,12 +72,17 @@ def test_engine_uses_a_grounded_generated_reason(demo_engine: tuple[Engine, Demo
         return "Picked because " + fact.removeprefix("Fact: ") + "."
 
     engine.explainer = Explainer(FakeGenerator(ground), _catalog_names(data))
+    budget = engine.ctx.explain_budget
+    # the fake generator answers at once; a loaded machine must not turn this test about
+    # grounding into one about the latency budget (tested in test_phrasing)
+    engine.ctx.explain_budget = 60.0
     try:
         user = sorted(data.truth.phone_buyers)[0]
         recs = engine.recommend_user(user, 5, explain=True).items
         assert recs and all(r.reason.startswith("Picked because ") for r in recs)
     finally:
         engine.explainer = None
+        engine.ctx.explain_budget = budget
     plain = engine.recommend_user(user, 5).items
     assert [r.item.id for r in plain] == [r.item.id for r in recs]
     assert not any(r.reason.startswith("Picked") for r in plain)

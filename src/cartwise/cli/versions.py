@@ -143,39 +143,45 @@ def prune(
     console.print(f"deleted {len(deleted)} versions: {said}", highlight=False)
 
 
+IfNewEventsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--if-new-events",
+        min=1,
+        help="only when at least N events arrived since the active version read the store "
+        "(otherwise exit 0, doing nothing: for cron)",
+    ),
+]
+ExcludeDeletedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-deleted",
+        help="retrain when the active version contains shoppers deleted after its training "
+        "(a retrain never contains them: their events are gone from the store)",
+    ),
+]
+RetrainModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="another model (default: the active one's)")
+]
+IncrementalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--incremental",
+        help="fine-tune the active Transformer (sasrec, hybrid) from its weights on the "
+        "events since its training instead of training from scratch; --set changes the "
+        "update's learning_rate, epochs, time_budget, ...",
+    ),
+]
+
+
 def retrain(
-    if_new_events: Annotated[
-        int | None,
-        typer.Option(
-            "--if-new-events",
-            min=1,
-            help="only when at least N events arrived since the active version read the store "
-            "(otherwise exit 0, doing nothing: for cron)",
-        ),
-    ] = None,
-    exclude_deleted: Annotated[
-        bool,
-        typer.Option(
-            "--exclude-deleted",
-            help="retrain when the active version contains shoppers deleted after its training "
-            "(a retrain never contains them: their events are gone from the store)",
-        ),
-    ] = False,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="another model (default: the active one's)")
-    ] = None,
+    if_new_events: IfNewEventsOpt = None,
+    exclude_deleted: ExcludeDeletedOpt = False,
+    model: RetrainModelOpt = None,
     setting: Annotated[
         list[str] | None, typer.Option("--set", help="change a setting key=value (repeatable)")
     ] = None,
-    incremental: Annotated[
-        bool,
-        typer.Option(
-            "--incremental",
-            help="fine-tune the active Transformer (sasrec, hybrid) from its weights on the "
-            "events since its training instead of training from scratch; --set changes the "
-            "update's learning_rate, epochs, time_budget, ...",
-        ),
-    ] = False,
+    incremental: IncrementalOpt = False,
     gate_margin: GateMarginOpt = None,
     force: ForceOpt = False,
     store: StoreOpt = None,
