@@ -246,6 +246,25 @@ def test_sampled_cross_entropy_matches_torch_with_gradients(weighted: bool) -> N
     assert torch.allclose(g_t, r_t, atol=2e-3, rtol=5e-2)
 
 
+def test_losses_compute_in_float32_without_autocast_and_bfloat16_under_it() -> None:
+    # A CPU without native bf16 emulates it ~10x slower; the loop then turns autocast off and
+    # the chunked losses must follow it (float32 agrees with torch to float32 rounding).
+    gen = torch.Generator().manual_seed(3)
+    hidden, table = torch.randn(40, 8, generator=gen), torch.randn(500, 8, generator=gen)
+    targets = torch.randint(1, 500, (40,), generator=gen)
+    ref = F.cross_entropy(hidden @ table.t(), targets).item()
+    assert linear_cross_entropy(hidden, table, targets).item() == pytest.approx(ref, rel=1e-5)
+    negatives = torch.arange(1, 500)
+    sampled = sampled_cross_entropy(hidden, table, targets, negatives).item()
+    assert sampled == pytest.approx(
+        F.cross_entropy((hidden @ table.t())[:, 1:], targets - 1).item(), rel=1e-5
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = linear_cross_entropy(hidden, table, targets).item()
+    assert rounded != pytest.approx(ref, rel=1e-5)  # bf16 chunks: rounding shows
+    assert rounded == pytest.approx(ref, rel=2e-2)
+
+
 def test_dropout_rate_and_scale() -> None:
     torch.manual_seed(0)
     x = torch.ones(200_000)

@@ -1,11 +1,13 @@
 """The losses of the SASRec family: full and sampled softmax cross-entropy, chunked.
 
 Both compute the loss *and* both gradients in the forward pass, a cache-sized chunk of rows at a
-time in bfloat16, without ever materialising all (N, V) logits: measured on the 2-core AVX-512
-machine, the full softmax this way is 4× faster than ``F.cross_entropy`` on the logits, and the
-sampled one (4,096 negatives, 8,192 rows, one thread, CPU seconds) took 0.83 s through
-``F.cross_entropy`` on float32 logits against about 0.25 s chunked (see
-benchmarks/results/training-speed-ml-1m.md).
+time, without ever materialising all (N, V) logits: measured on the 2-core AVX-512 machine, the
+full softmax this way is 4× faster than ``F.cross_entropy`` on the logits, and the sampled one
+(4,096 negatives, 8,192 rows, one thread, CPU seconds) took 0.83 s through ``F.cross_entropy``
+on float32 logits against about 0.25 s chunked (see benchmarks/results/training-speed-ml-1m.md).
+The chunks are computed in the training loop's precision: bfloat16 under autocast, else the
+hidden states' dtype (the loop turns autocast off on a CPU without native bf16, which emulates
+it about 10x slower than float32).
 
 Shapes: N = rows (positions with a target), D = embedding size, V = table rows (items + 1),
 M = sampled negatives, C = rows of a chunk.
@@ -21,6 +23,20 @@ _CHUNK_BYTES = 16 << 20  # softmax chunk: cache-sized, but ≥ _MIN_CHUNK rows (
 _MIN_CHUNK = 256  # the (V, D) gradient is accumulated once per chunk: few, large chunks
 
 
+def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:
+    """bfloat16 when the caller trains under bf16 autocast, else the dtype of `hidden`."""
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return hidden.dtype
+
+
+def _chunk_rows(hidden: torch.Tensor, columns: int) -> int:
+    """Rows per chunk so a (rows, columns) block of logits stays cache-sized."""
+    size = torch.finfo(_compute_dtype(hidden)).bits // 8
+    return max(_MIN_CHUNK, _CHUNK_BYTES // (size * columns))
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """mean_n −log softmax(h_n Wᵀ)[y_n], with both gradients computed in the forward pass."""
 
@@ -29,10 +45,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int,
         weights: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        n = hidden.shape[0]
-        h = hidden.detach().to(torch.bfloat16)  # (N, D)
-        w = table.detach().to(torch.bfloat16)  # (V, D)
-        grad_h = torch.empty(h.shape, dtype=torch.bfloat16, device=h.device)  # (N, D)
+        n, dtype = hidden.shape[0], _compute_dtype(hidden)
+        h = hidden.detach().to(dtype)  # (N, D)
+        w = table.detach().to(dtype)  # (V, D)
+        grad_h = torch.empty(h.shape, dtype=dtype, device=h.device)  # (N, D)
         grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device)  # (V, D)
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         for start in range(0, n, chunk):
@@ -72,9 +88,9 @@ def linear_cross_entropy(
     """Full-softmax cross-entropy of ``hidden @ table.T`` against `targets`, mean over rows
     (with `weights`: ``Σ w_n ℓ_n / Σ w_n``).
 
-    Equals ``F.cross_entropy(hidden @ table.T, targets)`` up to bfloat16 rounding, at a fraction
-    of the memory traffic: the (N, V) logits are formed, normalised and turned into gradients a
-    cache-sized chunk at a time.
+    Equals ``F.cross_entropy(hidden @ table.T, targets)`` up to rounding (bfloat16 under
+    autocast), at a fraction of the memory traffic: the (N, V) logits are formed, normalised and
+    turned into gradients a cache-sized chunk at a time.
 
     Args:
         hidden: (N, D) hidden states.
@@ -82,7 +98,7 @@ def linear_cross_entropy(
         targets: (N,) target rows of `table`.
         weights: (N,) non-negative weight of each row (None: all 1).
     """
-    chunk = max(_MIN_CHUNK, _CHUNK_BYTES // (2 * table.shape[0]))
+    chunk = _chunk_rows(hidden, table.shape[0])
     apply = _LinearCrossEntropy.apply
     out: torch.Tensor = apply(hidden, table, targets, chunk, weights)  # type: ignore[no-untyped-call]
     return out
@@ -91,17 +107,17 @@ def linear_cross_entropy(
 class _SampledCrossEntropy(torch.autograd.Function):
     """mean_n −log softmax([h_n·w_{y_n}, h_n W_negᵀ])[0]: each row's target against negatives
     shared by the batch (a negative equal to the row's own target is masked out), with both
-    gradients computed in the forward pass, chunk by chunk in bfloat16."""
+    gradients computed in the forward pass, chunk by chunk in the training precision."""
 
     @staticmethod
     def forward(
         ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor,
         negatives: torch.Tensor, chunk: int, weights: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        n = hidden.shape[0]
-        h = hidden.detach().to(torch.bfloat16)  # (N, D)
-        w_neg = table.detach()[negatives].to(torch.bfloat16)  # (M, D)
-        w_pos = table.detach()[targets].to(torch.bfloat16)  # (N, D)
+        n, dtype = hidden.shape[0], _compute_dtype(hidden)
+        h = hidden.detach().to(dtype)  # (N, D)
+        w_neg = table.detach()[negatives].to(dtype)  # (M, D)
+        w_pos = table.detach()[targets].to(dtype)  # (N, D)
         grad_h = torch.empty_like(h)  # (N, D)
         grad_pos = torch.empty_like(h)  # (N, D): ∂/∂w_{y_n}, row by row
         grad_neg = torch.zeros(w_neg.shape, dtype=torch.float32, device=h.device)  # (M, D)
@@ -152,7 +168,7 @@ def sampled_cross_entropy(
 
     Negatives are drawn uniformly, so no log-Q correction is needed; a negative that happens to
     be a row's own target is masked out of that row. Equals ``F.cross_entropy`` on the
-    ``[h·w_y, h W_negᵀ]`` logits up to bfloat16 rounding, chunk by chunk.
+    ``[h·w_y, h W_negᵀ]`` logits up to rounding (bfloat16 under autocast), chunk by chunk.
 
     Args:
         hidden: (N, D) hidden states.
@@ -161,7 +177,7 @@ def sampled_cross_entropy(
         negatives: (M,) negative rows of `table`.
         weights: (N,) non-negative weight of each row (None: all 1; else ``Σ w_n ℓ_n / Σ w_n``).
     """
-    chunk = max(_MIN_CHUNK, _CHUNK_BYTES // (2 * (len(negatives) + 1)))
+    chunk = _chunk_rows(hidden, len(negatives) + 1)
     apply = _SampledCrossEntropy.apply
     out: torch.Tensor = apply(hidden, table, targets, negatives, chunk, weights)  # type: ignore[no-untyped-call]
     return out
