@@ -5,7 +5,7 @@ Usage: python benchmarks/rerank.py [--users 60] [--baseline itemknn] [--candidat
 
 Protocol: leave-last-out on ml-100k (``../shared/datasets/ml-100k``); the baseline is fitted on
 the training part; for a random sample of test users (fixed seed) its top-20 unseen items are
-given to :class:`cartwise.ranking.rerank.LMReranker` with the titles of the user's 10 latest
+given to :class:`rerank_lm.LMReranker` with the titles of the user's 10 latest
 movies (titles with their year; genres are left out to keep the prompt, and CPU time, short).
 NDCG@10 and HR@10 of the held-out item are computed before and after, on the same users; a
 target outside the top-20 is a miss either way (HR@20 is the ceiling reranking can reach).
@@ -27,12 +27,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, write_result  # noqa: E402
+from rerank_lm import LMReranker, RerankConfig  # noqa: E402
 
 from cartwise.data.sources.public import load_movielens  # noqa: E402
 from cartwise.data.split import leave_last_out  # noqa: E402
 from cartwise.models.base import Query  # noqa: E402
 from cartwise.models.fit import fit  # noqa: E402
-from cartwise.ranking.rerank import LMReranker, RerankConfig  # noqa: E402
 from cartwise.text.generator import LocalSmolLM2  # noqa: E402
 
 K = 10

@@ -135,13 +135,6 @@ class Settings(BaseSettings):
             "is kept for the next request"
         ),
     )
-    rerank: bool = Field(
-        default=False,
-        description="reorder personalised lists with the generative LM (CARTWISE_GENERATOR)",
-    )
-    rerank_top_n: int = Field(
-        default=20, ge=2, le=99, description="candidates the reranking LM sees per request"
-    )
 
     # -- HTTP service -----------------------------------------------------------------------
     api_keys: dict[str, list[Literal["read", "write", "admin", "storefront"]]] = Field(

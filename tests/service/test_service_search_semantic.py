@@ -70,10 +70,10 @@ def _ids(answer: dict[str, object]) -> list[str]:
     return [i["item_id"] for i in answer["items"]]  # type: ignore[attr-defined, index]
 
 
-def test_defaults_are_semantic_search_and_no_reranking() -> None:
+def test_defaults_are_semantic_search() -> None:
     settings = Settings()
     assert settings.search_mode == "auto"
-    assert settings.rerank is False
+    assert "rerank" not in Settings.model_fields  # the LM reranker was measured and removed
 
 
 def test_post_search_finds_an_item_by_meaning_and_keyword_mode_does_not(

@@ -265,8 +265,9 @@ def search(
 
 
 def configured_engine(store: str | None, models: Path | None, **updates: Any) -> Engine:
-    """The engine the settings describe (hybrid search, reranking when on), over the store
-    and model folder named on the command line, else the configured ones."""
+    """The engine the settings describe (hybrid search, phrased explanations when a generator
+    is set), over the store and model folder named on the command line, else the configured
+    ones."""
     from cartwise.serving.engine import Engine
 
     where = {"model_dir": models, "model_url": None} if models is not None else {}

@@ -15,7 +15,6 @@ from cartwise.data.catalog import CatalogIndex, ItemRows
 from cartwise.data.store import Store
 from cartwise.errors import ModelError
 from cartwise.ranking.explain import Explainer, catalog_names
-from cartwise.ranking.rerank import LMReranker
 from cartwise.search import Blender, TextMatcher
 from cartwise.serving.active import ActiveModel, ModelView
 from cartwise.serving.cache import AnswerCache
@@ -39,7 +38,6 @@ class Context:
         compatible: per catalog snapshot, item id → rows of the items made for it.
         blender: mixes search relevance with the shopper's model scores.
         explainer: phrases explanations from their evidence (None: templates).
-        reranker: reorders personalised lists with a language model (None: off).
         phraser: runs the explainer's generator in the background (None: no generator).
         explain_budget: seconds a request waits for phrased explanations.
         names: per catalog snapshot, its titles and brands (the grounding check's list).
@@ -55,7 +53,6 @@ class Context:
     compatible: PerCatalog[dict[str, np.ndarray]]
     blender: Blender
     explainer: Explainer | None = None
-    reranker: LMReranker | None = None
     phraser: Phraser | None = None
     explain_budget: float = 0.25
     names: PerCatalog[list[str]] = field(

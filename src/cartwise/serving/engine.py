@@ -29,7 +29,6 @@ from cartwise.ranking.ann import AnnPolicy
 from cartwise.ranking.diversity import Diversity
 from cartwise.ranking.explain import Explainer, Explanation
 from cartwise.ranking.filters import Filters
-from cartwise.ranking.rerank import LMReranker, reranker_from_settings
 from cartwise.ranking.results import AdRanking, Recommendation, Served
 from cartwise.search import Blender, KeywordMatcher, MatcherFactory, blend, matcher_from_settings
 from cartwise.serving.active import ActiveModel, ModelView
@@ -63,7 +62,6 @@ class Engine:
         matcher: builds the search text matcher from a catalog snapshot.
         blender: mixes search relevance with the shopper's model scores.
         explainer: phrases reasons from their evidence (None: template reasons).
-        reranker: reorders personalised lists with a language model (None: off).
         answer_cache: most finished answers kept (0: off; see :mod:`cartwise.serving.cache`).
         score_cache_bytes: bytes of model score rows kept per loaded model (0: off; see
             :mod:`cartwise.serving.states`).
@@ -82,7 +80,6 @@ class Engine:
         matcher: MatcherFactory = KeywordMatcher,
         blender: Blender = blend,
         explainer: Explainer | None = None,
-        reranker: LMReranker | None = None,
         answer_cache: int = DEFAULT_CAPACITY,
         score_cache_bytes: int = DEFAULT_BYTES,
         ann: AnnPolicy | None = None,
@@ -100,7 +97,6 @@ class Engine:
             matchers=PerCatalog(matcher),
             compatible=PerCatalog(lambda catalog: compatibility_index(store, catalog)),
             blender=blender,
-            reranker=reranker,
         )
         self.ctx.use_explainer(explainer)
         self.routing = Routing(self.ctx, self.versions)
@@ -117,8 +113,8 @@ class Engine:
         """The engine `settings` describe: their store (unless `store` is given) and model
         folder, search by ``search_mode`` (:func:`cartwise.search.matcher_from_settings`),
         explanations phrased by the configured generator (``generator``; within
-        ``explain_budget_ms``) and the reranking stage when ``rerank`` is on (`encoder`,
-        `generator`: use these models instead of the configured ones)."""
+        ``explain_budget_ms``) (`encoder`, `generator`: use these models instead of the
+        configured ones)."""
         store = store or Store.open(settings.store_url)
         generator = generator or make_generator(settings)
         engine = cls(
@@ -129,7 +125,6 @@ class Engine:
             model_cache=settings.model_cache_dir,
             matcher=matcher_from_settings(settings, store, encoder=encoder),
             explainer=Explainer(generator) if generator is not None else None,
-            reranker=reranker_from_settings(settings, generator),
             answer_cache=settings.answer_cache_size,
             score_cache_bytes=settings.score_cache_mb << 20,
             ann=AnnPolicy(settings.ann_threshold, settings.ann_index),
@@ -151,15 +146,6 @@ class Engine:
     @explainer.setter
     def explainer(self, value: Explainer | None) -> None:
         self.ctx.use_explainer(value)
-
-    @property
-    def reranker(self) -> LMReranker | None:
-        """The language-model reranking stage (None: off)."""
-        return self.ctx.reranker
-
-    @reranker.setter
-    def reranker(self, value: LMReranker | None) -> None:
-        self.ctx.reranker = value
 
     def active_version(self) -> str | None:
         """The active version's name, or None when nothing was trained yet."""

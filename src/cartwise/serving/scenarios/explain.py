@@ -1,10 +1,11 @@
-"""How personalised lists are finished: the optional language-model reranking stage, and, when
-a request asks for them, explanations: the evidence behind each item (which past events drove
-it, with attention weights or score lifts) and a sentence phrased from it
-(:mod:`cartwise.serving.phrasing`: the generator within the request's budget, else a template).
+"""How personalised lists are finished: when a request asks for them, with explanations: the
+evidence behind each item (which past events drove it, with attention weights or score lifts)
+and a sentence phrased from it (:mod:`cartwise.serving.phrasing`: the generator within the
+request's budget, else a template).
 
-:func:`finish` runs after every personalised list; with no reranker and no explanation asked
-for it returns the model's list as it is.
+:func:`finish` runs after every personalised list; with no explanation asked for it returns
+the model's list as it is. (A language-model reranking stage was measured and removed: see
+``benchmarks/rerank_lm.py``.)
 """
 
 from __future__ import annotations
@@ -28,30 +29,20 @@ from cartwise.serving.context import Context
 from cartwise.serving.scenarios.common import touches_of
 
 
-def pool_size(ctx: Context, k: int) -> int:
-    """Candidates to retrieve for a list of `k`: more when the reranker reorders them."""
-    reranker = ctx.reranker
-    return k if reranker is None else max(k, reranker.config.max_candidates)
-
-
 def finish(
     ctx: Context,
     view: ModelView,
     recent: Sequence[Touched],
     served: Served,
-    k: int,
     user_id: str | None = None,
     *,
     explain: bool = False,
 ) -> Served:
-    """`served` (the model's list for the (item_id, kind, time) history `recent`) reordered by
-    the reranker when one is configured, and with explanations when asked for."""
-    if ctx.reranker is None and not explain:  # no later stage changes it
-        return served
-    touches = touches_of(view, recent)
-    served = reranked(ctx, touches, served, k, user_id)
+    """`served` (the model's list for the (item_id, kind, time) history `recent`) with
+    explanations when asked for."""
     if not explain or not served.items:
         return served
+    touches = touches_of(view, recent)
     found = evidence(ctx, view, touches, served) if touches else _popular(served)
     digest = history_digest(recent)
     keys = [(view.version, digest, r.item.id) for r in served.items]
@@ -85,24 +76,6 @@ def with_explanations(
 
 def _popular(served: Served) -> list[list[Evidence]]:
     return [[Evidence("popular", COLD_START)] for _ in served.items]
-
-
-def reranked(
-    ctx: Context, touches: list[Touch], served: Served, k: int, user_id: str | None = None
-) -> Served:
-    """The first `k` of `served` in the reranker's order (the model's order without one);
-    each item's ``details["model_rank"]`` keeps its place in the model's list."""
-    reranker = ctx.reranker
-    if reranker is None:
-        return served
-    items = [
-        replace(r, details={**r.details, "model_rank": float(n)})
-        for n, r in enumerate(served.items, start=1)
-    ]
-    titles = [r.item.title or r.item.id for r in items]
-    history = [t.title for t in touches]
-    ids = [user_id] if user_id else []
-    return Served(served.version, reranker.reorder(history, items, titles, k, user_ids=ids))
 
 
 def evidence(

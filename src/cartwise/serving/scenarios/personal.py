@@ -4,9 +4,8 @@ time) and for an anonymous session (events in the request).
 The model's top-k is computed in one scoring pass (the history, the single-item histories that
 give the reasons, and the empty history that breaks ties by popularity), checked on fresh item
 rows, and kept in the answer cache under a key made of what was just read
-(:mod:`cartwise.serving.cache`): a repeat skips the scoring, not the reads. An optional
-language-model reranker and explainer then reorder and phrase the list
-(:mod:`cartwise.serving.scenarios.explain`).
+(:mod:`cartwise.serving.cache`): a repeat skips the scoring, not the reads. Explanations, when
+asked for, are added by :mod:`cartwise.serving.scenarios.explain`.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from cartwise.serving.active import ModelView
 from cartwise.serving.cache import Seen, history_digest
 from cartwise.serving.context import Context
 from cartwise.serving.scenarios.common import HISTORY_LIMIT, require_items, touches_of
-from cartwise.serving.scenarios.explain import finish, pool_size
+from cartwise.serving.scenarios.explain import finish
 from cartwise.serving.scenarios.indexed import indexed_list
 
 #: Share of an item's buyers who bought it again, from which a purchase does not exclude it.
@@ -55,8 +54,8 @@ def for_user(
     `explain`, each item carries its evidence and sentence."""
     view = ctx.view()
     recent, exclude = shopper_events(ctx.store, user_id, HISTORY_LIMIT, purchases=exclude_purchased)
-    served = cached_list(ctx, view, recent, exclude, pool_size(ctx, k), filters, diversity)
-    return finish(ctx, view, recent, served, k, user_id, explain=explain)
+    served = cached_list(ctx, view, recent, exclude, k, filters, diversity)
+    return finish(ctx, view, recent, served, user_id, explain=explain)
 
 
 def for_session(
@@ -77,8 +76,8 @@ def for_session(
     recent = recent[-HISTORY_LIMIT:]
     bought = {i for i, kind in events if kind == EventKind.PURCHASE.value}
     exclude = not_again(view, bought) if exclude_purchased else set()
-    served = cached_list(ctx, view, recent, exclude, pool_size(ctx, k), filters, diversity)
-    return finish(ctx, view, recent, served, k, explain=explain)
+    served = cached_list(ctx, view, recent, exclude, k, filters, diversity)
+    return finish(ctx, view, recent, served, explain=explain)
 
 
 def cached_list(

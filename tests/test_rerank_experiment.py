@@ -1,12 +1,18 @@
-"""LM reranking: robust reading of the generator's order, original order on anything unusable."""
+"""LM reranking (the experiment in benchmarks/rerank_lm.py): robust reading of the generator's
+order, original order on anything unusable."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from cartwise.ranking.rerank import LMReranker, RerankConfig, build_prompt, parse_order
 from cartwise.text.generator import FakeGenerator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from rerank_lm import LMReranker, RerankConfig, build_prompt, parse_order  # noqa: E402
 
 CANDIDATES = ["Toy Story (1995)", "Heat (1995)", "Casino (1995)", "Babe (1995)"]
 HISTORY = ["GoldenEye (1995)", "Jumanji (1995)"]

@@ -1,4 +1,9 @@
-"""Optional language-model reranking stage (off by default).
+"""The language-model reranking experiment (not part of the engine).
+
+It was an optional serving stage until issue 16 asked it to prove itself: on ml-100k it left
+every list unchanged (NDCG@10 0.1177 before and after, 51 users) at 50.7 s per user on this
+2-core CPU, so it was removed from the engine, the settings and the docs. It stays here, with
+:mod:`rerank`, as a reproducible experiment.
 
 Given the titles of a shopper's recent items and the titles of the candidates a model ranked,
 :class:`LMReranker` asks a :class:`~cartwise.text.generator.TextGenerator` for an order. The
@@ -6,9 +11,6 @@ reply is parsed leniently (:func:`parse_order`: candidate titles quoted back, or
 numbers in any wrapping); candidates the reply leaves out keep their original order after the
 ones it named, and anything unusable — no valid title or number, a generator error — keeps the
 original order. The generator only reorders what the system retrieved: it cannot add an item.
-
-Measured on ml-100k with the local SmolLM2-135M (``benchmarks/rerank.py``); see
-``benchmarks/results/rerank-ml-100k-*.json`` before switching it on.
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cartwise.errors import CartwiseError, ConfigError
-from cartwise.text.factory import make_generator
+from cartwise.errors import CartwiseError
 from cartwise.text.generator import TextGenerator
-
-if TYPE_CHECKING:
-    from cartwise.config import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -164,26 +162,3 @@ class LMReranker:
             return list(items[:k])
         order = self.rerank(history, titles, user_ids=user_ids).order
         return [items[i] for i in order[:k]]
-
-
-def reranker_from_settings(
-    settings: Settings, generator: TextGenerator | None = None
-) -> LMReranker | None:
-    """The reranking stage ``settings.rerank`` asks for (None when off, the default).
-
-    Args:
-        settings: ``rerank``, ``rerank_top_n`` and the generator settings.
-        generator: the language model to use instead of the one ``settings.generator`` names.
-
-    Raises:
-        ConfigError: reranking is on but no generator is configured.
-    """
-    if not settings.rerank:
-        return None
-    generator = generator or make_generator(settings)
-    if generator is None:
-        raise ConfigError(
-            "CARTWISE_RERANK=true needs a generative model: set CARTWISE_GENERATOR to 'local' "
-            "or 'openai', or turn reranking off"
-        )
-    return LMReranker(generator, RerankConfig(enabled=True, max_candidates=settings.rerank_top_n))
