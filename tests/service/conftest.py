@@ -31,6 +31,20 @@ from cartwise.data.store import Store
 from cartwise.service.app import create_app
 from cartwise.serving.engine import Engine
 
+#: Debian's chromium (scripts/install-browser.sh), driven by Playwright for the browser tests.
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LOCAL = ("127.0.0.1", 50000)
 
@@ -162,3 +176,25 @@ def post_view(client: TestClient, event_id: str, user: str, item: str) -> None:
         "timestamp": "2024-03-01T12:00:00Z",
     }
     assert client.post("/events", json={"events": [event]}).json()["inserted"] == 1
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless chromium (Playwright's Browser), closed after the test; skips the test when
+    chromium or Playwright is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"chromium is not installed at {CHROMIUM}; run scripts/install-browser.sh")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def expect(browser: Any) -> Any:
+    """Playwright's retrying assertions (``expect(locator).to_have_text(...)``)."""
+    return pytest.importorskip("playwright.sync_api").expect

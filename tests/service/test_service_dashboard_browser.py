@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,21 +15,9 @@ from cartwise.data.schema import EventKind
 from cartwise.data.sources.demo import DemoConfig, build_demo_store
 from cartwise.data.store import Store
 from cartwise.serving.engine import Engine
+from conftest import ARTIFACTS
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -47,13 +36,8 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Store]]:
 
 
 def test_dashboard_shows_store_model_shopper_and_search(
-    demo_server: tuple[LiveServer, Store],
+    demo_server: tuple[LiveServer, Store], browser: Any, expect: Any
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
     server, store = demo_server
     buyers = store.events_frame(kinds=[EventKind.PURCHASE])["user_id"]
     shopper = sorted(buyers.unique())[0]
@@ -70,50 +54,38 @@ def test_dashboard_shows_store_model_shopper_and_search(
     ]
     assert httpx.post(f"{server.url}/feedback", json={"events": feedback}).status_code == 200
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.goto(server.url + "/")
-            expect = sync_api.expect
-            expect(page.locator("#item-count")).to_have_text("300")
-            expect(page.locator("#model-version")).to_contain_text("itemknn-")
-            expect(page.locator("#model-metrics")).to_contain_text("test.ndcg@10")
-            expect(page.locator("#model-metrics")).to_contain_text("0.1234")
-            expect(page.locator("#online tbody tr")).to_have_count(1)
-            expect(page.locator("#online tbody")).to_contain_text("25.0%")
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(server.url + "/")
+    expect(page.locator("#item-count")).to_have_text("300")
+    expect(page.locator("#model-version")).to_contain_text("itemknn-")
+    expect(page.locator("#model-metrics")).to_contain_text("test.ndcg@10")
+    expect(page.locator("#model-metrics")).to_contain_text("0.1234")
+    expect(page.locator("#online tbody tr")).to_have_count(1)
+    expect(page.locator("#online tbody")).to_contain_text("25.0%")
 
-            page.select_option("#shopper-select", shopper)
-            expect(page.locator("#recs li")).to_have_count(10)
-            expect(page.locator("#recs li").first.locator(".reason")).not_to_be_empty()
-            assert page.locator("#history li").count() > 0
-            first_id = page.locator("#recs li").first.get_attribute("data-item-id")
-            api_first = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=10").json()
-            assert first_id == api_first["items"][0]["item_id"]
+    page.select_option("#shopper-select", shopper)
+    expect(page.locator("#recs li")).to_have_count(10)
+    expect(page.locator("#recs li").first.locator(".reason")).not_to_be_empty()
+    assert page.locator("#history li").count() > 0
+    first_id = page.locator("#recs li").first.get_attribute("data-item-id")
+    api_first = httpx.get(f"{server.url}/users/{shopper}/recommendations?k=10").json()
+    assert first_id == api_first["items"][0]["item_id"]
 
-            page.fill("#search-input", "running shoes")
-            page.click("#search-form button")
-            # a fresh server builds its search index (sentence encoder) in the background
-            expect(page.locator("#search-results li").first).to_contain_text(
-                "Running Shoes", timeout=60_000
-            )
-            expect(page.locator("#error")).to_be_hidden()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-        finally:
-            browser.close()
+    page.fill("#search-input", "running shoes")
+    page.click("#search-form button")
+    # a fresh server builds its search index (sentence encoder) in the background
+    expect(page.locator("#search-results li").first).to_contain_text(
+        "Running Shoes", timeout=60_000
+    )
+    expect(page.locator("#error")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
 
 def test_dashboard_lists_running_experiments(
-    demo_server: tuple[LiveServer, Store], tmp_path: Path
+    demo_server: tuple[LiveServer, Store], tmp_path: Path, browser: Any, expect: Any
 ) -> None:
     """Two versions split the shoppers; the experiments section shows each variant's metrics,
     intervals and the verdict against the control."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
     server, store = demo_server
     engine = Engine(store, tmp_path / "models")
     control = engine.active_version()
@@ -139,38 +111,26 @@ def test_dashboard_lists_running_experiments(
             feedback.append({"recommendation_id": rid, "item_id": items[0], "kind": "click"})
     assert httpx.post(f"{server.url}/feedback", json={"events": feedback}).status_code == 200
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(server.url + "/")
-            expect = sync_api.expect
-            section = page.locator('#experiments [data-experiment-id="knn-vs-pop"]')
-            expect(section).to_contain_text("itemknn against popularity")
-            expect(section.locator("tbody tr")).to_have_count(2)
-            expect(section.locator('tr[data-variant="knn"]')).to_contain_text("(control)")
-            expect(section.locator('tr[data-variant="knn"]')).to_contain_text("0.00%")
-            pop = section.locator('tr[data-variant="pop"]')
-            expect(pop).to_contain_text(treatment)
-            expect(pop.locator('td[data-metric="ctr@10"] .verdict')).to_have_text("better")
-            expect(section).to_contain_text("sequential (always-valid)")
-            expect(page.locator("#error")).to_be_hidden()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "dashboard-experiments.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(server.url + "/")
+    section = page.locator('#experiments [data-experiment-id="knn-vs-pop"]')
+    expect(section).to_contain_text("itemknn against popularity")
+    expect(section.locator("tbody tr")).to_have_count(2)
+    expect(section.locator('tr[data-variant="knn"]')).to_contain_text("(control)")
+    expect(section.locator('tr[data-variant="knn"]')).to_contain_text("0.00%")
+    pop = section.locator('tr[data-variant="pop"]')
+    expect(pop).to_contain_text(treatment)
+    expect(pop.locator('td[data-metric="ctr@10"] .verdict')).to_have_text("better")
+    expect(section).to_contain_text("sequential (always-valid)")
+    expect(page.locator("#error")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-experiments.png"), full_page=True)
 
 
 def test_operator_sees_versions_charts_and_coverage_and_can_switch_versions(
-    demo_server: tuple[LiveServer, Store], tmp_path: Path
+    demo_server: tuple[LiveServer, Store], tmp_path: Path, browser: Any, expect: Any
 ) -> None:
     """The operator's view: versions with offline and online figures and activate / roll
     back buttons, CTR and conversion per day and scenario as charts, catalog coverage."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
     from sqlalchemy import update
 
     from cartwise.data import tables as t
@@ -197,35 +157,26 @@ def test_operator_sees_versions_charts_and_coverage_and_can_switch_versions(
                 .values(ts=t.served.c.ts - (n // 2) * 86_400)
             )
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1800})
-            page.goto(server.url + "/")
-            expect = sync_api.expect
-            rows = page.locator("#versions tbody tr")
-            expect(rows).to_have_count(2)
-            expect(page.locator(f'#versions tr[data-version="{first}"]')).to_contain_text("active")
-            expect(page.locator(f'#versions tr[data-version="{first}"] .online-ctr')).to_have_text(
-                "25.00%"
-            )
-            line = page.locator('#chart-ctr-scenario polyline[data-series="user"]')
-            expect(line).to_have_attribute("data-points", "3")
-            expect(line.locator("title")).to_contain_text("25.00%")
-            conv = page.locator('#chart-conversion-scenario polyline[data-series="user"]')
-            expect(conv).to_have_attribute("data-points", "3")
-            expect(page.locator("#coverage")).to_have_text(f"{100 * len(shown) / 300:.1f}%")
-            expect(page.locator("#coverage-detail")).to_contain_text("of 300 items")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "dashboard-operator.png"), full_page=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    page.goto(server.url + "/")
+    rows = page.locator("#versions tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator(f'#versions tr[data-version="{first}"]')).to_contain_text("active")
+    expect(page.locator(f'#versions tr[data-version="{first}"] .online-ctr')).to_have_text("25.00%")
+    line = page.locator('#chart-ctr-scenario polyline[data-series="user"]')
+    expect(line).to_have_attribute("data-points", "3")
+    expect(line.locator("title")).to_contain_text("25.00%")
+    conv = page.locator('#chart-conversion-scenario polyline[data-series="user"]')
+    expect(conv).to_have_attribute("data-points", "3")
+    expect(page.locator("#coverage")).to_have_text(f"{100 * len(shown) / 300:.1f}%")
+    expect(page.locator("#coverage-detail")).to_contain_text("of 300 items")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-operator.png"), full_page=True)
 
-            page.locator(f'#versions tr[data-version="{second}"] button.activate').click()
-            expect(page.locator("#model-version")).to_have_text(second)
-            expect(page.locator(f'#versions tr[data-version="{second}"]')).to_contain_text("active")
-            assert httpx.get(f"{server.url}/models").json()["active"] == second
-            page.locator("#rollback").click()
-            expect(page.locator("#model-version")).to_have_text(first)
-            assert httpx.get(f"{server.url}/models").json()["active"] == first
-            expect(page.locator("#error")).to_be_hidden()
-        finally:
-            browser.close()
+    page.locator(f'#versions tr[data-version="{second}"] button.activate').click()
+    expect(page.locator("#model-version")).to_have_text(second)
+    expect(page.locator(f'#versions tr[data-version="{second}"]')).to_contain_text("active")
+    assert httpx.get(f"{server.url}/models").json()["active"] == second
+    page.locator("#rollback").click()
+    expect(page.locator("#model-version")).to_have_text(first)
+    assert httpx.get(f"{server.url}/models").json()["active"] == first
+    expect(page.locator("#error")).to_be_hidden()

@@ -23,23 +23,10 @@ from cartwise.client import Client
 from cartwise.data.store import Store
 from cartwise.service.schemas import OnlineRow
 from cartwise.serving.engine import Engine
-from conftest import build_tiny
+from conftest import ARTIFACTS, build_tiny
 
 pytestmark = pytest.mark.slow
 
-# as the dashboard's browser test launches it
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 KEYS = {"shop-key": ["storefront"], "admin-key": ["admin"]}
 FOR_U3 = ["p6", "p1", "p3"]  # u3's top 3 (conftest.py): what the home page shows
@@ -132,24 +119,15 @@ def _until(page: Any, check: Callable[[], bool], what: str, timeout: float = 20.
         page.wait_for_timeout(200)  # lets Playwright deliver the page's events meanwhile
 
 
-def test_widget_reports_impressions_and_clicks_exactly_once(shop: Shop) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "chromium is not installed at /usr/bin/chromium; run scripts/install-browser.sh"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1000, "height": 700})
-            posts = _record_feedback_posts(page)
-            _home_page_reports_what_was_seen(page, shop, posts, sync_api.expect)
-            _click_arrives_once(page, shop, posts, sync_api.expect)
-            _reloads_send_nothing_twice(page, shop, posts)
-            _dashboard_shows_the_counts(page, shop, sync_api.expect)
-        finally:
-            browser.close()
+def test_widget_reports_impressions_and_clicks_exactly_once(
+    shop: Shop, browser: Any, expect: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    posts = _record_feedback_posts(page)
+    _home_page_reports_what_was_seen(page, shop, posts, expect)
+    _click_arrives_once(page, shop, posts, expect)
+    _reloads_send_nothing_twice(page, shop, posts)
+    _dashboard_shows_the_counts(page, shop, expect)
 
 
 def _record_feedback_posts(page: Any) -> list[list[dict[str, Any]]]:
