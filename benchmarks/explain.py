@@ -15,7 +15,8 @@ generator wrote and the grounding check let through; the rest are templates: blo
 ``phrased_within_budget`` (first round), ``ungrounded_blocked`` (sentences the check refused),
 ``ungrounded_shown`` (shown generator sentences that an audit with the same check, run again on
 what the answer carries, finds naming something outside their evidence: must be 0), and
-``seconds_per_explanation`` (generator time per sentence, on this machine). Writes
+``seconds_per_explanation`` (generator time per sentence, retries included, on this machine)
+and ``blocked_reasons`` (what the check refused, by kind, over the first 100 refusals). Writes
 ``benchmarks/results/explain-demo-smollm2.json``.
 """
 
@@ -53,6 +54,19 @@ def audit(served: Served, names: list[str]) -> tuple[int, int]:
     return shown, bad
 
 
+def reason_kinds(problems: list[str]) -> dict[str, int]:
+    """How many refusals of each kind ("names '…'" → "names a catalog name outside the evidence",
+    a word, a number, a quote, not one sentence, generator failed)."""
+    kinds = {"names '": "catalog name", "quotes '": "quote", "the number": "number",
+             "not one short": "not one sentence", "generator failed": "generator failed",
+             "phrasing failed": "generator failed"}  # fmt: skip
+    counts: dict[str, int] = {}
+    for problem in problems:
+        kind = next((k for p, k in kinds.items() if problem.startswith(p)), "word")
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 def wait_idle(engine: Engine, expected: int, timeout: float) -> None:
     """Until the phraser has phrased or blocked `expected` sentences (or `timeout` passed)."""
     phraser = engine.ctx.phraser
@@ -73,6 +87,7 @@ def main() -> None:
     parser.add_argument("--budget-ms", type=int, default=250)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--retries", type=int, default=1)
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args()
 
@@ -81,7 +96,9 @@ def main() -> None:
     data = build_demo_store(store, DemoConfig(seed=args.seed))
     engine = Engine(store, work / "models", answer_cache=0)
     engine.train(args.model, rng=args.seed)
-    engine.explainer = Explainer(LocalSmolLM2(threads=args.threads, seed=args.seed))
+    engine.explainer = Explainer(
+        LocalSmolLM2(threads=args.threads, seed=args.seed), retries=args.retries
+    )
     engine.ctx.explain_budget = args.budget_ms / 1000.0
     names = engine.ctx.names.get(engine.catalog())
     users = [u.id for u in data.users[: args.shoppers]]
@@ -109,6 +126,7 @@ def main() -> None:
         "ungrounded_blocked": stats.blocked,
         "seconds_per_explanation": stats.seconds / sentences if sentences else 0.0,
         "budget_ms": args.budget_ms,
+        "blocked_reasons": reason_kinds(stats.problems),
         "load_average": os.getloadavg()[0],
     }
     print(metrics)
@@ -116,7 +134,7 @@ def main() -> None:
     path = write_result(
         "explain", "demo", "smollm2", metrics,
         config={"model": args.model, "shoppers": args.shoppers, "k": args.k,
-                "threads": args.threads, "seed": args.seed},
+                "threads": args.threads, "seed": args.seed, "retries": args.retries},
         seconds=stats.seconds, name="explain-demo-smollm2", folder=args.results,
     )  # fmt: skip
     print(f"wrote {path}")

@@ -114,6 +114,33 @@ def test_a_sentence_naming_anything_outside_the_evidence_falls_back(reply: str) 
     assert out.reason == "Because you bought 'Fonix X Smartphone'."
 
 
+def test_a_rejected_sentence_is_asked_for_again_with_the_reason() -> None:
+    out, generator = _explain(["Goes well with your Zen gear.", "It fits the Fonix X Smartphone."])
+    assert (out.source, out.reason) == ("generator", "It fits the Fonix X Smartphone.")
+    retry = generator.calls[1][0].splitlines()
+    assert retry[:2] == generator.calls[0][0].splitlines()[:2]  # the same facts
+    assert retry[-2:] == [
+        "Rejected: names 'Zen', which is not in the evidence.",
+        "One sentence using only these facts:",
+    ]
+
+
+def test_a_retry_is_checked_against_the_original_evidence_only() -> None:
+    # the retry prompt repeats 'Zen' in its reason: that does not make 'Zen' evidence
+    out, generator = _explain(["Goes well with your Zen gear.", "Zen fans love it."])
+    assert out.source == "template" and len(generator.calls) == 2
+    assert out.blocked == "names 'Zen', which is not in the evidence"
+
+
+def test_no_retry_when_retries_is_zero() -> None:
+    generator = FakeGenerator(["Goes well with your Zen gear.", "It fits the Fonix X Smartphone."])
+    evidence = history_evidence(_rows()[[0, 2]], [PHONE], [3], ["Fonix"])[0]
+    out = Explainer(generator, CATALOG_NAMES, retries=0).explain(
+        "Shell Slim Case", "Shell", evidence
+    )
+    assert out.source == "template" and len(generator.calls) == 1
+
+
 def test_generator_failure_falls_back_to_the_template() -> None:
     out, _ = _explain([])  # FakeGenerator without replies raises ModelError
     assert out.source == "template"

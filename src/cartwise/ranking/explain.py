@@ -21,7 +21,8 @@ The evidence is computed by the system, never by a language model:
 redacted by :func:`cartwise.text.privacy.redact`. A generated sentence is rejected, and the
 template used instead, when it names a catalog title or brand that is not in the evidence, quotes
 text that is not in it, has a capitalised word or a number the evidence does not contain, or is
-not one short sentence (:func:`grounding_problem`).
+not one short sentence (:func:`grounding_problem`). A rejected sentence is asked for once more,
+with the reason (:func:`retry_prompt`); the retry is checked against the same evidence.
 """
 
 from __future__ import annotations
@@ -317,6 +318,8 @@ class Explainer:
         known_names: every catalog title and brand (a sentence naming one that is not in the
             evidence is rejected).
         max_new_tokens: reply length bound for the generator.
+        retries: times a rejected sentence is asked for again, told why it was rejected (the
+            check always reads the original evidence, never the retry's wording).
     """
 
     def __init__(
@@ -325,10 +328,12 @@ class Explainer:
         known_names: Iterable[str] = (),
         *,
         max_new_tokens: int = 48,
+        retries: int = 1,
     ) -> None:
         self.generator = generator
         self.known_names = catalog_names(known_names, ())
         self.max_new_tokens = max_new_tokens
+        self.retries = max(0, retries)
 
     def explain(
         self,
@@ -348,20 +353,30 @@ class Explainer:
             return fallback
         ids = tuple(user_ids)
         prompt = redact(build_prompt(title, brand, evidence), user_ids=ids)
-        try:
-            reply = self.generator.generate(
-                prompt, system=SYSTEM, max_new_tokens=self.max_new_tokens, user_ids=ids
-            )
-        except CartwiseError as exc:
-            _log.warning("generator failed (%s); using the template", exc)
-            return replace(fallback, blocked=f"generator failed: {exc}")
-        sentence = reply.strip().strip('"').strip()
         names = self.known_names if known_names is None else known_names
-        problem = grounding_problem(sentence, prompt, fallback.names(), names)
-        if problem is not None:
+        request, problem = prompt, ""
+        for _ in range(1 + self.retries):
+            try:
+                reply = self.generator.generate(
+                    request, system=SYSTEM, max_new_tokens=self.max_new_tokens, user_ids=ids
+                )
+            except CartwiseError as exc:
+                _log.warning("generator failed (%s); using the template", exc)
+                return replace(fallback, blocked=f"generator failed: {exc}")
+            sentence = reply.strip().strip('"').strip()
+            problem = grounding_problem(sentence, prompt, fallback.names(), names) or ""
+            if not problem:
+                return Explanation(title, brand, evidence, sentence, "generator")
             _log.info("generated explanation rejected: %s", problem)
-            return replace(fallback, blocked=problem)
-        return Explanation(title, brand, evidence, sentence, "generator")
+            request = retry_prompt(prompt, problem)
+        return replace(fallback, blocked=problem)
+
+
+def retry_prompt(prompt: str, problem: str) -> str:
+    """The prompt again, told why the last sentence was rejected (the grounding check still
+    reads the original prompt, so a name the problem repeats is no more allowed than before)."""
+    facts = prompt.removesuffix("One sentence:").rstrip()
+    return f"{facts}\nRejected: {problem}.\nOne sentence using only these facts:"
 
 
 def catalog_names(titles: Iterable[str], brands: Iterable[str]) -> list[str]:
