@@ -26,6 +26,11 @@ the first time. This benchmark measures recommendations, and waits until the sea
 built so that its build does not share the CPU with the measured requests: with ``auto`` the
 first run's ``server_ready_seconds`` is that one-off encoding (428 s at 100,000 items).
 
+Training: the ALS fit's peak RSS (VmHWM reset after the store is built), and with
+``--sasrec-epochs N`` (default 1; 0 skips it), after the serving measurements, SASRec (derived
+settings: sampled softmax above 16,384 items) trained for N epochs without activating it, its
+seconds and peak RSS in ``train-synthetic-<items/1000>k-sasrec.json``.
+
 Writes ``benchmarks/results/ann-synthetic-<items/1000>k-faiss.json``. The store and model stay
 in ``--work`` (reused by a later run with the same sizes).
 """
@@ -77,6 +82,45 @@ def build_store(store: Any, items: int, events: int, users: int, seed: int = 7) 
     with store.batch() as batch:
         batch.append_event_rows(rows)
     return events / (time.perf_counter() - started)
+
+
+def reset_peak() -> None:
+    """Start this process's peak RSS (VmHWM) again from its current RSS (Linux ≥ 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mb(pid: int | str = "self", field: str = "VmHWM") -> float:
+    """The peak RSS (VmHWM; `field` VmRSS: the current one) of process `pid` in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith(field)))
+    return round(kb / 1024, 1)
+
+
+def train_sasrec(engine: Any, args: argparse.Namespace) -> None:
+    """Train SASRec (derived settings) for ``--sasrec-epochs`` without activating it; write
+    its seconds and peak RSS (see the module docstring)."""
+    config = {"epochs": args.sasrec_epochs, "patience": None, "progress": True}
+    reset_peak()
+    before = peak_mb(field="VmRSS")
+    started = time.perf_counter()
+    version = engine.train("sasrec", config, rng=0, holdout=None, activate=False)
+    seconds = time.perf_counter() - started
+    peak = peak_mb()
+    saved = engine.versions.meta(version).get("config", {})
+    print(f"SASRec: {seconds:.0f}s for {args.sasrec_epochs} epoch(s), peak RSS {peak} MB")
+    path = write_result(
+        "train", f"synthetic-{args.items // 1000}k", "sasrec",
+        {"seconds_per_epoch": round(seconds / args.sasrec_epochs, 1), "train_peak_rss_mb": peak,
+         "rss_before_train_mb": before,
+         "train_peak_rss_mb_per_1m_items": round(peak * 1e6 / args.items, 1),
+         "loss": saved.get("loss"), "num_negatives": saved.get("num_negatives")},
+        config={"items": args.items, "events": args.events, "users": args.users,
+                "model_config": config, "load_average": [round(x, 2) for x in os.getloadavg()],
+                "note": "peak RSS: VmHWM of the benchmark process (store, ALS and its index "
+                        "loaded), reset before the fit; rss_before_train_mb: its RSS then"},
+        seconds=seconds, folder=args.results,
+    )  # fmt: skip
+    print(f"wrote {path}")
 
 
 def recall_at_10(engine: Any, store: Any, n_users: int) -> dict[str, Any]:
@@ -131,14 +175,13 @@ def serve(store_path: Path, models: Path, work: Path, args: argparse.Namespace,
     try:
         paths = shopper_paths(store_path, 2000)
         points = [run_point(port, paths, lv, args.seconds, work, server.pid) for lv in args.levels]
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        hwm_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")))
+        peak = peak_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
     for p in points:
         print(f"{index:>5} c={p['concurrency']} {p}")
-    return {"points": points, "peak_rss_mb": round(hwm_kb / 1024, 1), "ready_seconds": ready_s}
+    return {"points": points, "peak_rss_mb": peak, "ready_seconds": ready_s}
 
 
 def parse_args() -> argparse.Namespace:
@@ -154,6 +197,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recall-users", type=int, default=1000)
     parser.add_argument("--ann-threshold", type=int, default=None, help="force the threshold")
     parser.add_argument("--results", type=Path, default=None, help="trial runs: write here")
+    parser.add_argument("--sasrec-epochs", type=int, default=1, help="0: no SASRec training")
     parser.add_argument(
         "--search-mode",
         choices=["keyword", "auto"],
@@ -185,14 +229,16 @@ def main() -> int:
     policy = AnnPolicy(args.ann_threshold)
     engine = Engine(store, folder / "models", answer_cache=0, ann=policy)
     config = {**ALS_CONFIG, "epochs": args.epochs}
+    reset_peak()
     started = time.perf_counter()
-    if engine.active_version() is None:
+    trained = engine.active_version() is None
+    if trained:
         engine.train("als", config, rng=0, holdout=None)
     train_s = time.perf_counter() - started
-    print(f"trained ALS in {train_s:.1f}s")
+    als_peak = peak_mb() if trained else None
+    print(f"trained ALS in {train_s:.1f}s, peak RSS {als_peak} MB")
     quality = recall_at_10(engine, store, args.recall_users)
     print(quality)
-    store.close()
     indexed = serve(folder / "shop.db", folder / "models", work, args, "auto")
     exact = serve(folder / "shop.db", folder / "models", work, args, "off")
     best = indexed["points"][0]
@@ -208,7 +254,8 @@ def main() -> int:
         "server_ready_seconds": round(indexed["ready_seconds"], 1),
         "exact_server_ready_seconds": round(exact["ready_seconds"], 1),
         "ingest_events_per_s": None if events_per_s is None else round(events_per_s),
-        "train_seconds_per_epoch": round(train_s / args.epochs, 2) if train_s > 1 else None,
+        "train_seconds_per_epoch": round(train_s / args.epochs, 2) if trained else None,
+        "als_train_peak_rss_mb": als_peak,
         "points": {"faiss": indexed["points"], "exact": exact["points"]},
     }
     path = write_result(
@@ -223,6 +270,9 @@ def main() -> int:
         seconds=train_s, folder=args.results,
     )  # fmt: skip
     print(f"wrote {path}")
+    if args.sasrec_epochs > 0:
+        train_sasrec(engine, args)
+    store.close()
     return 0
 
 
