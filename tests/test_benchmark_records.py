@@ -106,3 +106,27 @@ def test_quality_records_of_torch_models_carry_gflops_and_the_peak_of_their_run(
     )
     assert len(figures["valid_ndcg_per_epoch"]) == 2 and np.isfinite(figures["cpu_gflops"])
     assert quality.training_figures(run_model("popularity", split)) == {}
+
+
+def test_ann_table_shows_each_catalog_once_smallest_first_and_not_among_the_others() -> None:
+    table = _module("table")
+
+    def record(items: int, recall: float, p99: float) -> dict[str, object]:
+        return {
+            "benchmark": "ann", "dataset": f"synthetic-{items // 1000}k", "model": "faiss",
+            "command": f"python benchmarks/scale.py --items {items}",
+            "config": {"items": items, "events": 10 * items, "load_average": [1.5, 1.0, 1.0]},
+            "metrics": {"recall@10": recall, "index_kind": "hnsw", "p50_ms": 10.0,
+                        "p99_ms": p99, "exact_p50_ms": 20.0, "exact_p99_ms": 40.0,
+                        "peak_rss_mb": 1341.2, "exact_peak_rss_mb": 1200.0,
+                        "index_build_seconds": 3.9},
+        }  # fmt: skip
+
+    rows = [record(1_000_000, 0.97, 30.25), record(100_000, 1.0, 27.8)]
+    lines = table.ann_table(rows)
+    body = [ln for ln in lines if ln.startswith("| ") and "items" in ln and "catalog" not in ln]
+    assert body[0].startswith("| 100,000 items, 1,000,000 events | hnsw | 1.000 | 10.0 | 27.8 |")
+    assert body[1].startswith("| 1,000,000 items, 10,000,000 events | hnsw | 0.970 | 10.0 | 30.2")
+    assert "| 1,341 | 1,200 | 3.9 | 1.5 |" in body[0]
+    assert table.other_table(rows) == []
+    assert table.ann_table([]) == []

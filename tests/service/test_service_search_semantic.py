@@ -4,6 +4,7 @@ a fallback when the encoder fails, and item vectors encoded once and cached in t
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from cartwise.data.store import Store
 from cartwise.errors import ConfigError
 from cartwise.search import KeywordMatcher, item_texts
 from cartwise.search.semantic import null_queries
+from cartwise.service.app import _warm_up
 from cartwise.serving.engine import Engine
 from conftest import make_client
 
@@ -97,6 +99,42 @@ def test_ready_says_when_the_search_index_is_built(store: Store, tmp_path: Path)
         assert client.get("/ready").json()["search_index"] is False
         assert client.post("/search", json={"query": "sneakers"}).json()["items"]
         assert client.get("/ready").json()["search_index"] is True
+
+
+class SlowEncoder(ConceptEncoder):
+    """Stands for a large catalog's first encoding: blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        self.started.set()
+        assert self.release.wait(timeout=30)
+        return super().encode(texts, batch_size=batch_size, progress=progress)
+
+
+def test_recommendations_are_served_while_the_search_index_builds_in_the_background(
+    store: Store, tmp_path: Path
+) -> None:
+    encoder = SlowEncoder()
+    engine = _engine(store, tmp_path, encoder)
+    engine.train("itemknn", {"k": 100, "shrink": 0.0}, rng=0)
+    warming = threading.Thread(target=_warm_up, args=(engine,), daemon=True)
+    with make_client(engine) as client:
+        warming.start()  # what the service starts with (app_from_env)
+        assert encoder.started.wait(timeout=30)
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["search_index"] is False
+        answer = client.get("/users/u2/recommendations", params={"k": 3})
+        assert answer.status_code == 200 and answer.json()["items"]
+        assert not encoder.seen  # nothing encoded yet: the encoding is still blocked
+        encoder.release.set()
+        warming.join(timeout=30)
+        assert not warming.is_alive() and client.get("/ready").json()["search_index"] is True
+        assert set(_ids(client.post("/search", json={"query": "sneakers"}).json())) == SHOES
 
 
 def test_item_vectors_are_encoded_once_cached_in_the_store_and_refreshed(
