@@ -443,7 +443,8 @@ def autoconfig_table(results: list[dict[str, object]]) -> list[str]:
 
 def other_table(results: list[dict[str, object]]) -> list[str]:
     shown_elsewhere = (
-        "quality", "coldstart", "serving", "targets", "nextafter", "autoconfig", "ann"
+        "quality", "coldstart", "serving", "targets", "nextafter", "autoconfig", "ann",
+        "loop-ab", "loop-days",
     )  # fmt: skip
     rows = [r for r in results if r.get("benchmark") not in shown_elsewhere]
     if not rows:
@@ -459,6 +460,64 @@ def other_table(results: list[dict[str, object]]) -> list[str]:
     return ["### Speed and other measurements", "", *lines, ""]
 
 
+LOOP_NOTE = (
+    "_Simulated shoppers of the demo store (`benchmarks/loop_world.py`) served by the real "
+    "engine in-process; clicks follow the generator's ground truth; true effect / lift: the "
+    "difference of the arms' mean ground-truth click probabilities._"
+)
+LOOP_PLOT = "![CTR by day](benchmarks/results/loop-days-demo.png)"
+
+
+def _pct(values: object) -> str:
+    assert isinstance(values, list)
+    return " → ".join(f"{v:.4f}" for v in values)
+
+
+def _loop_ab_rows(r: dict[str, object]) -> list[str]:
+    m = r["metrics"]
+    assert isinstance(m, dict)
+    return [
+        "| A/B (control: popularity) | winner | CTR popularity → SASRec | effect [95% CI] "
+        "| p-value | true effect | command |",
+        "|---|---|---|---|---|---|---|",
+        f"| {m['impressions_popularity'] + m['impressions_sasrec']:,} impressions "
+        f"| {m['winner']} | {m['ctr_popularity']:.4f} → {m['ctr_sasrec']:.4f} "
+        f"| {m['effect']:+.4f} [{m['ci_low']:+.4f}, {m['ci_high']:+.4f}] "
+        f"| {m['p_value']:.2g} | {m['true_effect']:+.4f} | `{r['command']}` |",
+        "",
+    ]
+
+
+def _loop_days_rows(r: dict[str, object]) -> list[str]:
+    m = r["metrics"]
+    assert isinstance(m, dict)
+    ctr, exp = m["ctr_by_day"], m["expected_ctr_by_day"]
+    lines = [
+        "| arm | CTR@10 by day (day 0 before the catalog change) | expected CTR by day "
+        "| final lift (true) | command |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in ("retrained", "control"):
+        lift = f"{m['final_lift']:+.4f} ({m['final_true_lift']:+.4f})"
+        lines.append(f"| {arm} | {_pct(ctr[arm])} | {_pct(exp[arm])} "
+                     f"| {lift if arm == 'retrained' else ''} | `{r['command']}` |")  # fmt: skip
+    return [*lines, "", f"Retrained arm's CTR rose on {m['days_rising']} of {m['day_pairs']} "
+            "day-to-day steps after the change.", "", LOOP_PLOT, ""]  # fmt: skip
+
+
+def loop_table(results: list[dict[str, object]]) -> list[str]:
+    """The loop simulation: the A/B verdict against the true effect, and CTR by day."""
+    by = {r.get("benchmark"): r for r in results}
+    lines = []
+    if "loop-ab" in by:
+        lines += _loop_ab_rows(by["loop-ab"])
+    if "loop-days" in by:
+        lines += _loop_days_rows(by["loop-days"])
+    if not lines:
+        return []
+    return ["### Closed loop on the demo store (simulation)", "", *lines, LOOP_NOTE, ""]
+
+
 def render() -> str:
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     body = (
@@ -471,6 +530,7 @@ def render() -> str:
         + search_table(results)
         + serving_table(results)
         + ann_table(results)
+        + loop_table(results)
         + other_table(results)
     )
     machine = {r.get("cores") for r in results}
