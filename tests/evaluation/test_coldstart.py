@@ -47,7 +47,7 @@ def idx(data: Dataset, names: str) -> list[int]:
 
 def test_split_drops_cold_events_and_keeps_cold_targets() -> None:
     data = hand_made()
-    split = cold_start_split(data, cold_items=idx(data, "d"))
+    split = cold_start_split(data, cold_items=idx(data, "d"), valid_items=())
     assert split.cold_items.tolist() == idx(data, "d")
     train = {data.users.decode([u])[0]: s.tolist() for u, s in enumerate(split.train.sequences)}
     assert train == {
@@ -71,7 +71,7 @@ def test_split_drops_cold_events_and_keeps_cold_targets() -> None:
 
 def test_popularity_and_random_known_answers() -> None:
     data = hand_made()
-    split = cold_start_split(data, cold_items=idx(data, "d"))
+    split = cold_start_split(data, cold_items=idx(data, "d"), valid_items=())
     pop = Popularity().fit(split.train)
     table = evaluate_cold({"popularity": pop}, split, ks=(5, 10))
     # u1: candidates d e f g h i j, only e scores > 0, d ties with the 5 others at 0 → rank 6
@@ -89,7 +89,7 @@ def test_popularity_and_random_known_answers() -> None:
 
 def test_random_expectation_matches_simulation() -> None:
     data = hand_made()
-    split = cold_start_split(data, cold_items=idx(data, "d"))
+    split = cold_start_split(data, cold_items=idx(data, "d"), valid_items=())
     rng = np.random.default_rng(0)
     hits = []
     for history, target in zip(split.test.inputs, split.test.single_targets(), strict=True):
@@ -103,7 +103,7 @@ def test_random_expectation_matches_simulation() -> None:
 
 def test_content_finds_the_cold_item_by_its_text() -> None:
     data = hand_made()
-    split = cold_start_split(data, cold_items=idx(data, "d"))
+    split = cold_start_split(data, cold_items=idx(data, "d"), valid_items=())
     content = ContentModel({"encoder": "hashing-64"}).fit(split.train)
     table = evaluate_cold({"content": content}, split, ks=(1,))
     assert table["content"] == {"hr@1": 1.0, "ndcg@1": 1.0}  # "desk lamp" → "desk lamp shade"
@@ -111,7 +111,7 @@ def test_content_finds_the_cold_item_by_its_text() -> None:
 
 def test_run_cold_start_fits_on_the_cold_training_data() -> None:
     data = hand_made()
-    split = cold_start_split(data, cold_items=idx(data, "d"))
+    split = cold_start_split(data, cold_items=idx(data, "d"), valid_items=())
     result = run_cold_start(
         split, {"popularity": {}, "content": {"encoder": "hashing-64"}}, ks=(1, 10)
     )
@@ -145,6 +145,6 @@ def test_bad_arguments() -> None:
     with pytest.raises(ConfigError, match="fraction"):
         choose_cold_items(data, 1.5)
     with pytest.raises(DataError, match="no test target"):
-        cold_start_split(data, cold_items=idx(data, "h"))
+        cold_start_split(data, cold_items=idx(data, "h"), valid_items=())
     with pytest.raises(DataError, match="item indices"):
         cold_start_split(data, cold_items=[99])

@@ -12,6 +12,13 @@
    and this set shows what that costs everyone else.
 4. Validation (early stopping) keeps the users whose validation target is warm, with the cold
    items removed from their inputs: the training view of the world.
+5. Cold validation: as many items again, disjoint from the cold test items and drawn with a
+   seed of their own, lose their training events too; the users whose *validation* target is
+   one of them are the cold validation users (``cold_valid``), and every validation user whose
+   target is not a cold test item is ``valid_everyone``. Every cold-start setting (borrowing,
+   ``cold_boost``, id dropout) is chosen on these (:mod:`cartwise.evaluation.coldselect`); the
+   cold test users are scored once, with the chosen settings. The cold validation items stay
+   unseen at test time as well (no refit), so "everyone" there has both kinds of new items.
 
 ``random`` is reported as its exact expectation rather than one noisy draw: with C candidates
 (catalog minus the seen items) the target's rank is uniform on 0..C−1, so
@@ -44,11 +51,20 @@ class ColdStartSplit:
     """Training data without the cold items and the evaluation sets of the protocol.
 
     Attributes:
-        train: leave-last-out training sequences with every cold item's events removed.
-        valid: users whose validation target is warm; cold items removed from their inputs.
-        test: users whose test target is a cold item; their full history as input.
-        cold_items: the cold item indices, sorted.
+        train: leave-last-out training sequences with every cold item's events removed (the
+            cold test items' and the cold validation items').
+        valid: users whose validation target is warm; all cold items removed from their inputs
+            (early stopping).
+        test: users whose test target is a cold test item; their full history as input.
+        cold_items: the cold test item indices, sorted.
         everyone: every test user (warm and cold targets); full histories as input.
+        valid_items: the cold validation item indices, sorted; disjoint from `cold_items`.
+        cold_valid: users whose validation target is a cold validation item; their history
+            before it as input, cold test items removed (the cold-start settings are chosen
+            here).
+        valid_everyone: every validation user whose target is not a cold test item (warm and
+            cold validation targets in their natural proportion); cold test items removed from
+            the inputs.
     """
 
     train: Dataset
@@ -56,19 +72,53 @@ class ColdStartSplit:
     test: EvalSet
     cold_items: np.ndarray
     everyone: EvalSet
+    valid_items: np.ndarray
+    cold_valid: EvalSet
+    valid_everyone: EvalSet
 
 
-def choose_cold_items(data: Dataset, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
+def choose_cold_items(
+    data: Dataset, fraction: float = 0.1, seed: int = 0, *, exclude: Sequence[int] = ()
+) -> np.ndarray:
     """``round(fraction × items with events)`` (at least 1) item indices drawn without
-    replacement with `seed`; sorted."""
+    replacement with `seed` from the items with events that are not in `exclude`; sorted."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"cold-start fraction must be in (0, 1), got {fraction}")
-    candidates = np.flatnonzero(data.item_counts[1:] > 0) + 1
+    with_events = np.flatnonzero(data.item_counts[1:] > 0) + 1
+    candidates = np.setdiff1d(with_events, np.asarray(exclude, dtype=np.int64))
     if len(candidates) < 2:
-        raise DataError(f"dataset '{data.name}' has fewer than 2 items with events")
-    n = max(1, round(fraction * len(candidates)))
+        raise DataError(f"dataset '{data.name}' has fewer than 2 items with events to draw")
+    n = min(max(1, round(fraction * len(with_events))), len(candidates) - 1)
     chosen = np.random.default_rng(seed).choice(candidates, size=n, replace=False)
     return np.sort(chosen).astype(np.int64)
+
+
+def choose_valid_items(data: Dataset, cold: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The cold validation items: as many as :func:`choose_cold_items` draws, from the items
+    with events that are not cold test items, with a seed of their own."""
+    return choose_cold_items(data, fraction, seed + 7919, exclude=cold.tolist())
+
+
+def _items(data: Dataset, items: Sequence[int] | np.ndarray) -> np.ndarray:
+    out = np.unique(np.asarray(items, dtype=np.int64))
+    if out.size and (out.min() < 1 or out.max() > data.n_items):
+        raise DataError(f"cold items must be item indices in 1..{data.n_items}")
+    return out
+
+
+def _rows(evalset: EvalSet, rows: Sequence[int], drop: np.ndarray | None = None) -> EvalSet:
+    """`evalset` restricted to `rows`, with the items flagged in `drop` removed from inputs."""
+    inputs = [evalset.inputs[i] for i in rows]
+    if drop is not None:
+        inputs = [h[~drop[h]] for h in inputs]
+    users = np.asarray(evalset.users, dtype=np.int64)[np.asarray(rows, dtype=np.int64)]
+    return EvalSet(users, inputs, [evalset.targets[i] for i in rows])
+
+
+def _flags(data: Dataset, items: np.ndarray) -> np.ndarray:
+    flags = np.zeros(len(data.items), dtype=bool)
+    flags[items] = True
+    return flags
 
 
 def cold_start_split(
@@ -77,24 +127,30 @@ def cold_start_split(
     seed: int = 0,
     *,
     cold_items: Sequence[int] | np.ndarray | None = None,
+    valid_items: Sequence[int] | np.ndarray | None = None,
 ) -> ColdStartSplit:
     """The protocol's split of `data` (see the module docstring).
 
     Args:
         data: the full dataset (all events, chronological per user).
-        fraction: share of the items with events to make cold.
-        seed: seed of the draw of cold items.
-        cold_items: item indices to make cold instead of a random draw.
+        fraction: share of the items with events to make cold (test), and as many again for
+            the cold validation items.
+        seed: seed of the draws of cold items.
+        cold_items: item indices to make cold (test) instead of a random draw.
+        valid_items: cold validation item indices instead of a random draw (``()``: none).
     """
     cold = (
-        choose_cold_items(data, fraction, seed)
-        if cold_items is None
-        else np.unique(np.asarray(cold_items, dtype=np.int64))
+        choose_cold_items(data, fraction, seed) if cold_items is None else _items(data, cold_items)
     )
-    if cold.size and (cold.min() < 1 or cold.max() > data.n_items):
-        raise DataError(f"cold items must be item indices in 1..{data.n_items}")
-    is_cold = np.zeros(len(data.items), dtype=bool)
-    is_cold[cold] = True
+    held = (
+        choose_valid_items(data, cold, fraction, seed)
+        if valid_items is None
+        else _items(data, valid_items)
+    )
+    if np.intersect1d(cold, held).size:
+        raise DataError("cold validation items and cold test items must be disjoint")
+    is_test, is_held = _flags(data, cold), _flags(data, held)
+    is_cold = is_test | is_held
     base = leave_last_out(data)
     keep = [~is_cold[s] for s in base.train.sequences]
     sequences = [s[k] for s, k in zip(base.train.sequences, keep, strict=True)]
@@ -102,28 +158,23 @@ def cold_start_split(
     if times is not None:
         times = [t[k] for t, k in zip(times, keep, strict=True)]
     train = base.train.with_sequences(sequences, times, name=f"{data.name}/cold-train")
-    warm_valid = [i for i, t in enumerate(base.valid.targets) if not is_cold[t].any()]
-    valid = EvalSet(
-        base.valid.users[warm_valid],
-        [base.valid.inputs[i][~is_cold[base.valid.inputs[i]]] for i in warm_valid],
-        [base.valid.targets[i] for i in warm_valid],
-    )
-    cold_test = [i for i, t in enumerate(base.test.targets) if is_cold[t].all()]
-    test = EvalSet(
-        base.test.users[cold_test],
-        [base.test.inputs[i] for i in cold_test],
-        [base.test.targets[i] for i in cold_test],
-    )
+    targets = base.valid.targets
+    valid = _rows(base.valid, [i for i, t in enumerate(targets) if not is_cold[t].any()], is_cold)
+    cold_valid = _rows(base.valid, [i for i, t in enumerate(targets) if is_held[t].all()], is_test)
+    natural = _rows(base.valid, [i for i, t in enumerate(targets) if not is_test[t].any()], is_test)
+    test = _rows(base.test, [i for i, t in enumerate(base.test.targets) if is_test[t].all()])
     if not len(test):
         raise DataError(
             f"dataset '{data.name}': no test target is one of the {cold.size} cold items; "
             "use a larger fraction or another seed"
         )
     _log.info(
-        "%s: %d cold items, %d cold test users, %d training events dropped",
-        data.name, cold.size, len(test), base.train.n_interactions - train.n_interactions,
+        "%s: %d cold test items (%d users), %d cold validation items (%d users), "
+        "%d training events dropped",
+        data.name, cold.size, len(test), held.size, len(cold_valid),
+        base.train.n_interactions - train.n_interactions,
     )  # fmt: skip
-    return ColdStartSplit(train, valid, test, cold, base.test)
+    return ColdStartSplit(train, valid, test, cold, base.test, held, cold_valid, natural)
 
 
 def random_metrics(evalset: EvalSet, n_items: int, ks: Sequence[int] = KS) -> dict[str, float]:
@@ -171,12 +222,13 @@ def evaluate_cold(
     models: Mapping[str, Recommender], split: ColdStartSplit, ks: Sequence[int] = KS
 ) -> dict[str, dict[str, float]]:
     """HR@K and NDCG@K of fitted models on the cold test users, plus ``random``'s expectation."""
-    out = {name: _hr_ndcg(model, split.test, ks) for name, model in models.items()}
+    out = {name: hr_ndcg(model, split.test, ks) for name, model in models.items()}
     out["random"] = random_metrics(split.test, split.train.n_items, ks)
     return out
 
 
-def _hr_ndcg(model: Recommender, evalset: EvalSet, ks: Sequence[int]) -> dict[str, float]:
+def hr_ndcg(model: Recommender, evalset: EvalSet, ks: Sequence[int] = KS) -> dict[str, float]:
+    """HR@K and NDCG@K of a fitted model on `evalset` (full ranking, seen items filtered)."""
     metrics = evaluate(model, evalset, ks=ks).metrics
     return {k: v for k, v in metrics.items() if k.startswith(("hr@", "ndcg@"))}
 
@@ -185,7 +237,7 @@ def evaluate_everyone(
     model: Recommender, split: ColdStartSplit, ks: Sequence[int] = KS
 ) -> dict[str, float]:
     """HR@K and NDCG@K of a fitted model on every test user of the split (warm and cold)."""
-    return _hr_ndcg(model, split.everyone, ks)
+    return hr_ndcg(model, split.everyone, ks)
 
 
 def run_cold_start(
