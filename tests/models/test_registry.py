@@ -17,6 +17,7 @@ from cartwise.models.registry import REGISTRY, create, load, model_class, names
 def test_baselines_registered() -> None:
     assert names() == [
         "popularity", "itemknn", "ease", "als", "bpr", "sasrec", "content", "hybrid", "ranker",
+        "transfer",
     ]  # fmt: skip
     assert all(cls.name == name for name, cls in REGISTRY.items())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,14 @@ RetrainEveryOpt = Annotated[
         help="retrain in a subprocess on this schedule, e.g. 6h, 30m, 1d, when enough new "
         "events arrived (and promptly when the active version contains deleted shoppers) "
         "(env CARTWISE_RETRAIN_EVERY)",
+    ),
+]
+DayOneOpt = Annotated[
+    bool,
+    typer.Option(
+        "--day-one/--no-day-one",
+        help="when no model was trained yet, build the pretrained text model (transfer, "
+        "zero-shot) over the catalog in a subprocess and serve it once ready",
     ),
 ]
 RetrainMinEventsOpt = Annotated[
@@ -53,6 +62,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     retrain_every: RetrainEveryOpt = None,
     retrain_min_events: RetrainMinEventsOpt = 1,
+    day_one: DayOneOpt = True,
     store: StoreOpt = None,
     models: ModelDirOpt = None,
 ) -> None:
@@ -85,11 +95,38 @@ def serve(
     scheduler = retrain_scheduler(settings, retrain_every, retrain_min_events)
     if scheduler is not None:
         scheduler.start()
+    first = start_day_one(settings) if day_one else None
     try:
         _run(uvicorn, settings, workers, log_level)
     finally:
         if scheduler is not None:
             scheduler.stop()
+        if first is not None and first.poll() is None:
+            first.terminate()
+
+
+def start_day_one(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """For a store with a catalog and no model version yet: ``cartwise train --model transfer
+    --set fine_tune=false`` in a subprocess (the pretrained text model over the catalog, no
+    training on events; the service answers with popularity until it is activated, then the
+    replicas pick it up). None when a version exists or the catalog is empty."""
+    from cartwise.data.store import Store
+    from cartwise.lifecycle import Versions
+
+    if Versions(model_root(settings)).active() is not None:
+        return None
+    store = Store.open(settings.store_url)
+    try:
+        items = store.counts()["items"]
+    finally:
+        store.close()
+    if items == 0:
+        return None
+    console.print(f"no model yet: building the day-one text model over {items} items",
+                  highlight=False)  # fmt: skip
+    command = [sys.executable, "-m", "cartwise", "train", "--model", "transfer",
+               "--set", "fine_tune=false"]  # fmt: skip
+    return subprocess.Popen(command)  # noqa: S603 (our own CLI, fixed arguments)
 
 
 def retrain_scheduler(

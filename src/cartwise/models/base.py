@@ -110,7 +110,7 @@ class Recommender(ABC):
     # -- public API ----------------------------------------------------------------------
     def fit(self, data: Dataset, *, rng: Rng = None, valid: Any = None) -> Self:
         """Learn from `data`. `valid` (an EvalSet) is used by models that early-stop."""
-        if data.n_items == 0 or data.n_interactions == 0:
+        if data.n_items == 0 or (data.n_interactions == 0 and self.needs_events):
             raise DataError(
                 f"cannot fit {self.name} on '{data.name}': it has no interactions; "
                 "ingest events first"
@@ -118,6 +118,12 @@ class Recommender(ABC):
         self.items_ = data.items
         self._fit(data, as_generator(rng), valid)
         return self
+
+    @property
+    def needs_events(self) -> bool:
+        """Whether fitting needs interactions (False: a model that can answer from the catalog
+        alone, as the pretrained transfer model does zero-shot)."""
+        return True
 
     @property
     def input_kinds(self) -> KindSelection:

@@ -325,6 +325,10 @@ class Hybrid(SASRec):
         net.train(was_training)
         return table
 
+    def item_matrix(self) -> np.ndarray:
+        """The text-aware table the scores use (the ANN index's items), not the id table."""
+        return self.item_table()
+
     def similar_items(self, item: int, k: int = 10) -> list[Scored]:
         """Items whose vectors (id + text) have the highest cosine with `item`'s."""
         table = torch.from_numpy(self.item_table())  # (V, D)

@@ -21,6 +21,7 @@ from cartwise.models.popularity import Popularity
 from cartwise.models.ranker import Ranker
 from cartwise.models.sasrec import SASRec
 from cartwise.models.text import ContentModel
+from cartwise.models.transfer import Transfer
 
 REGISTRY: dict[str, type[Recommender]] = {
     Popularity.name: Popularity,
@@ -32,6 +33,7 @@ REGISTRY: dict[str, type[Recommender]] = {
     ContentModel.name: ContentModel,
     Hybrid.name: Hybrid,
     Ranker.name: Ranker,
+    Transfer.name: Transfer,
 }
 
 
