@@ -204,6 +204,8 @@ class Hybrid(SASRec):
     name: ClassVar[str] = "hybrid"
     config_class: ClassVar[type[BaseModel]] = HybridConfig
     config: HybridConfig
+    #: the network class (the transfer model's has no id table)
+    net_class: ClassVar[type[HybridNet]] = HybridNet
 
     def __init__(
         self,
@@ -237,10 +239,10 @@ class Hybrid(SASRec):
     def _new_net(self, n_items: int) -> SASRecNet:
         cfg = self.config
         if self.text_ is None or self.seen_ is None:
-            raise ModelError("hybrid: text vectors are missing; fit() or load() the model")
+            raise ModelError(f"{self.name}: text vectors are missing; fit() or load() the model")
         if len(self.text_) != n_items + 1:
-            raise ModelError(f"hybrid: {len(self.text_)} text rows for {n_items} items")
-        return HybridNet(
+            raise ModelError(f"{self.name}: {len(self.text_)} text rows for {n_items} items")
+        return self.net_class(
             torch.from_numpy(self.text_), torch.from_numpy(self.seen_), cfg.max_len,
             cfg.embedding_size, cfg.num_blocks, cfg.num_heads, cfg.ffn_size or cfg.embedding_size,
             cfg.dropout, cfg.id_dropout, **self._net_options(),

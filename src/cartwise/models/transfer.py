@@ -127,6 +127,7 @@ class Transfer(Hybrid):
     name: ClassVar[str] = "transfer"
     config_class: ClassVar[type[BaseModel]] = TransferConfig
     config: TransferConfig
+    net_class: ClassVar[type[HybridNet]] = TransferNet
 
     @property
     def needs_events(self) -> bool:
@@ -162,18 +163,6 @@ class Transfer(Hybrid):
         start(self.net_)
         self.net_.eval()
         self.history_ = []
-
-    def _new_net(self, n_items: int) -> SASRecNet:
-        cfg = self.config
-        if self.text_ is None or self.seen_ is None:
-            raise ModelError("transfer: text vectors are missing; fit() or load() the model")
-        if len(self.text_) != n_items + 1:
-            raise ModelError(f"transfer: {len(self.text_)} text rows for {n_items} items")
-        return TransferNet(
-            torch.from_numpy(self.text_), torch.from_numpy(self.seen_), cfg.max_len,
-            cfg.embedding_size, cfg.num_blocks, cfg.num_heads, cfg.ffn_size or cfg.embedding_size,
-            cfg.dropout, 0.0, **self._net_options(),
-        )  # fmt: skip
 
 
 def _load_shared(net: SASRecNet, shared: dict[str, torch.Tensor]) -> None:
