@@ -17,7 +17,11 @@ chargers made for that phone, memory cards of a camera's format, ...). For them:
 NDCG@10 of the next event (full ranking, seen items filtered), and ``compatible_share@10``, the
 share of the top 10 that are accessories compatible with the purchased product. Settings are
 chosen on the validation analogue (shoppers whose last input before the validation target is
-such a purchase), never on the measured shoppers. Writes
+such a purchase), never on the measured shoppers: the event-aware model is fitted with and
+without the links its catalog declares (``relations``, :mod:`cartwise.models.sasrec_relations`:
+an accessory's ``compatible_with``, attribute values shared across categories, weighted per
+event kind as learnt in training; the model reads no ground truth), and the better one on
+validation is kept. Writes
 ``benchmarks/results/nextafter-demo-<model>.json``.
 """
 
@@ -51,7 +55,8 @@ BASE: dict[str, Any] = {
 }  # fmt: skip
 GRID: dict[str, list[dict[str, Any]]] = {
     "sasrec": [{}],
-    "sasrec-events": [{"event_aware": True}],
+    # with and without the catalog's links (sasrec_relations; on by default)
+    "sasrec-events": [{"event_aware": True, "relations": False}, {"event_aware": True}],
 }
 SELECT = "after_purchase/ndcg@10"
 

@@ -137,7 +137,7 @@ class Dataset:
             source had no time (file order is then the order).
         item_text: per item index, the text language models read ("" when unknown).
         item_info: per item index (row 0 = padding): category, brand, price, available,
-            created_at; None when there is no catalog.
+            created_at and attributes (a mapping); None when there is no catalog.
         name: label for reports.
         kinds: per user index, event kind codes (int16) aligned with `sequences`, or None when
             the source had no kinds.
@@ -436,7 +436,7 @@ def item_text_of(row: dict[str, Any]) -> str:
     return ". ".join(str(p) for p in parts if isinstance(p, str) and p)
 
 
-_INFO_COLUMNS = ("category", "brand", "price", "available", "created_at")
+_INFO_COLUMNS = ("category", "brand", "price", "available", "created_at", "attributes")
 
 
 def _category_mean(info: pd.DataFrame | None, buyers: np.ndarray, repeat: np.ndarray) -> np.ndarray:

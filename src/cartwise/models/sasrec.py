@@ -16,7 +16,10 @@ bucketed time since the previous event, as action-type embeddings do in HSTU, BS
 PinnerFormer; it trains on every kind a shopper does with an item and predicts the next item
 they engage with, each target weighted by its kind (``target_kinds``, ``kind_weights``), so
 that after a phone *purchase* it ranks that phone's cases where the id-only model sees one more
-phone. Batches and per-position inputs are in :mod:`cartwise.models.sasrec_batches`; off, the
+phone. It also reads the links the catalog declares between the last event's item and every
+candidate (a case naming the phone it fits, a card format a camera and a card share), with a
+weight per event kind learnt in training (``relations``, :mod:`cartwise.models.sasrec_relations`).
+Batches and per-position inputs are in :mod:`cartwise.models.sasrec_batches`; off, the
 model, its batches and its random numbers are exactly the id-only SASRec's.
 """
 
@@ -53,6 +56,7 @@ from cartwise.models.sasrec_batches import (
 )
 from cartwise.models.sasrec_config import SASRecConfig
 from cartwise.models.sasrec_net import SASRecNet, linear_cross_entropy, sampled_cross_entropy
+from cartwise.models.sasrec_relations import ItemRelations, Slots, catalog_slots
 from cartwise.models.sasrec_scoring import (
     length_groups,
     padded,
@@ -93,6 +97,10 @@ class SASRec(Recommender):
         self.default_kind_: int = 0
         #: per item index, how often its buyers bought it again (Dataset.repurchase_rates)
         self.repurchase_: np.ndarray | None = None
+        #: event-aware with `relations`: the catalog's links (at fit), or after a load the
+        #: keys and slot count the saved tables have
+        self.slots_: Slots | None = None
+        self.relation_shape_: dict[str, Any] | None = None
         #: called after every training epoch (progress reporting; raise KeyboardInterrupt to stop)
         self.epoch_callbacks: list[Callable[[EpochRecord], None]] = []
         #: the settings derived from the data at fit (name → value and why; see sasrec_auto)
@@ -175,6 +183,9 @@ class SASRec(Recommender):
         counts = np.bincount(np.concatenate(data.kinds), minlength=len(self.kinds_))
         self.default_kind_ = int(counts[1:].argmax()) + 1 if len(counts) > 1 else 0
         weights = target_weights(self.kinds_, cfg.target_kinds, cfg.kind_weights)
+        self.slots_ = catalog_slots(data.item_info, data.items) if cfg.relations else None
+        if self.slots_ is not None:
+            self.relation_shape_ = {"keys": self.slots_.keys, "slots": self.slots_.size}
         return EventBatches(
             data.sequences, data.kinds, data.timestamps if cfg.time_gaps else None, weights,
             cfg.max_len, cfg.batch_size, seed, full, cfg.repeat_targets,
@@ -188,11 +199,24 @@ class SASRec(Recommender):
             if self.kinds_ is None:
                 raise ModelError("sasrec: the kind vocabulary is missing; fit() or load() it")
             events = {"n_kinds": len(self.kinds_), "n_gaps": N_GAP_BUCKETS * cfg.time_gaps}
-        return SASRecNet(
+        net = SASRecNet(
             n_items, cfg.max_len, cfg.embedding_size, cfg.num_blocks, cfg.num_heads,
             cfg.ffn_size or cfg.embedding_size, cfg.dropout, **self._net_options(),
             n_kinds=events.get("n_kinds", 0), n_gaps=events.get("n_gaps", 0),
         )  # fmt: skip
+        if cfg.event_aware and self.kinds_ is not None:
+            net.relations = self._relations(n_items, len(self.kinds_))
+        return net
+
+    def _relations(self, n_items: int, n_kinds: int) -> ItemRelations | None:
+        """The links module of a new network: from the fitted slots, or empty tables of the
+        saved shapes (filled by the loaded state); None without links."""
+        if self.slots_ is not None:
+            return ItemRelations(self.slots_, n_kinds)
+        shape = self.relation_shape_
+        if shape is None:
+            return None
+        return ItemRelations.empty(list(shape["keys"]), n_items, int(shape["slots"]), n_kinds)
 
     def _net_options(self) -> dict[str, Any]:
         """The network's keyword options, shared with subclasses' networks."""
@@ -223,6 +247,11 @@ class SASRec(Recommender):
         hidden = net(batch.items, batch.kinds, batch.gaps).flatten(0, 1)  # (B·T, D)
         hidden = hidden[batch.positions]  # (N, D)
         table = core.item_emb.weight  # (V, D)
+        if core.relations is not None:  # the links as extra columns: h·e_j + q·target_j
+            last = batch.items.flatten()[batch.positions], batch.kinds.flatten()[batch.positions]
+            query = core.relations.query(*last)  # (N, M)
+            hidden = torch.cat([hidden, query.to(hidden.dtype)], dim=1)  # (N, D + M)
+            table = torch.cat([table, core.relations.target], dim=1)  # (V, D + M)
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table, batch.targets, batch.weights)
         negatives = self._negatives(table)  # (M,)
@@ -335,20 +364,30 @@ class SASRec(Recommender):
     def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
         """The last hidden state (B, D) of each history: ``score = query_vectors @
         item_matrix.T`` (see :class:`cartwise.models.vectors.DotProduct`); zeros for empty
-        histories."""
+        histories. With the catalog's links, each row continues with the last event's link
+        query (M columns, :meth:`ItemRelations.query`)."""
         self.check_queries(queries)
         net = self._net
         with scoring(net, self.config.num_threads):
             if self.config.event_aware:
                 kinds, times = [q.kinds for q in queries], [q.times for q in queries]
-                last, _ = self._event_last([q.history for q in queries], kinds, times)
+                histories = [q.history for q in queries]
+                last, _ = self._event_last(histories, kinds, times)
+                if net.relations is not None:
+                    events = self._last_events(histories, kinds, last.device)
+                    last = torch.cat([last, net.relations.query(*events)], dim=1)
             else:
                 last, _ = self._id_states(queries)
         return np.ascontiguousarray(last.float().cpu().numpy(), dtype=np.float32)
 
     def item_matrix(self) -> np.ndarray:
-        """The (tied) item embedding table (n_items + 1, D), row 0 the padding."""
-        table: np.ndarray = self._net.item_emb.weight.detach().float().cpu().numpy()
+        """The (tied) item embedding table (n_items + 1, D), row 0 the padding; with the
+        catalog's links, continued by their fixed item-side table (M columns)."""
+        weight = self._net.item_emb.weight.detach()
+        relations = self._net.relations
+        if relations is not None:
+            weight = torch.cat([weight, relations.target], dim=1)
+        table: np.ndarray = weight.float().cpu().numpy()
         return table
 
     def _last_hidden(
@@ -381,11 +420,25 @@ class SASRec(Recommender):
         prior = self.prior_
         assert prior is not None
         last, lengths = self._event_last(histories, kinds, times)  # (B, D)
-        scores = self._net.logits(last).float().cpu()  # (B, V)
+        scores = self._net.logits(last)  # (B, V)
+        relations = self._net.relations
+        if relations is not None:
+            scores = scores + relations.bias(*self._last_events(histories, kinds, last.device))
+        scores = scores.float().cpu()
         cold = torch.from_numpy(lengths == 0)
         if cold.any():
             scores[cold] = torch.from_numpy(prior)
         return scores
+
+    def _last_events(
+        self, histories: Sequence[np.ndarray], kinds: Sequence[np.ndarray | None],
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Each history's last item (0 when empty) and its kind code (the default kind for a
+        history without kinds): what the catalog's links are read at."""
+        items = [int(h[-1]) if len(h) else 0 for h in histories]
+        codes = [int(k[-1]) if k is not None and len(k) else self.default_kind_ for k in kinds]
+        return torch.tensor(items, device=device), torch.tensor(codes, device=device)
 
     def _event_last(
         self,
@@ -460,6 +513,8 @@ class SASRec(Recommender):
         out: dict[str, Any] = {"derived": self.derived_} if self.derived_ else {}
         if self.kinds_ is not None:
             out |= {"event_kinds": self.kinds_.to_json(), "default_kind": self.default_kind_}
+        if self.relation_shape_ is not None:
+            out["relations"] = self.relation_shape_
         return out
 
     def _load_state(self, path: Path, extra: dict[str, Any]) -> None:
@@ -473,6 +528,7 @@ class SASRec(Recommender):
                 raise ModelError(f"{path / 'config.json'} lacks extra.event_kinds; save again")
             self.kinds_ = Vocabulary.from_json(extra["event_kinds"])
             self.default_kind_ = int(extra.get("default_kind", 0))
+            self.slots_, self.relation_shape_ = None, extra.get("relations")
         net = self._new_net(self.n_items)
         try:
             net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})

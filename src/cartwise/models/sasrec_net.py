@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cartwise.models.sasrec_losses import linear_cross_entropy, sampled_cross_entropy
+from cartwise.models.sasrec_relations import ItemRelations
 
 __all__ = [
     "Block", "CausalSelfAttention", "FeedForward", "SASRecNet", "dropout",
@@ -167,6 +168,8 @@ class SASRecNet(nn.Module):
         # initialisation) stay exactly what they were before event kinds existed
         self.kind_emb = nn.Embedding(n_kinds, dim, padding_idx=0) if n_kinds else None
         self.gap_emb = nn.Embedding(n_gaps, dim, padding_idx=0) if n_gaps else None
+        #: the catalog's links scored at the last event (event-aware, set by the model)
+        self.relations: ItemRelations | None = None
         self.apply(_init_weights)
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):  # GPT-2: residual projections shrink with depth

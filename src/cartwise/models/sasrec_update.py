@@ -59,6 +59,7 @@ TUNABLE = frozenset({
     "attention_dropout", "id_dropout", "loss", "num_negatives", "kind_weights",
 })  # fmt: skip
 _TEXT_BUFFERS = ("item_emb.text", "item_emb.seen", "item_emb.borrowed")
+_RELATION_TABLES = ("relations.source", "relations.target", "relations.slot_key")
 
 
 def first_targets(data: Dataset, after: float) -> list[int]:
@@ -234,7 +235,10 @@ def carry_over(
     assert old is not None
     state = net.state_dict()
     for key, value in old.state_dict().items():
-        if key in _TEXT_BUFFERS:  # the child's own, built from the grown text and data
+        if key in _TEXT_BUFFERS or key in _RELATION_TABLES:  # the child's own, from its data
+            continue
+        if key == "relations.weight":  # learnt per kind and key: kept where both match
+            _relation_weights(parent, child, net, value)
             continue
         target = state.get(key)
         if key == "item_emb.weight":
@@ -248,6 +252,21 @@ def carry_over(
             )
         else:
             target.copy_(value)
+
+
+def _relation_weights(parent: SASRec, child: SASRec, net: SASRecNet, source: torch.Tensor) -> None:
+    """The parent's learnt link weights (kinds × keys) for the kinds and keys the child has."""
+    old, new = parent.net_, net.relations
+    if old is None or old.relations is None or new is None:
+        return
+    if parent.kinds_ is None or child.kinds_ is None:
+        return
+    kinds = row_map(parent.kinds_, child.kinds_)
+    rows = torch.from_numpy(np.flatnonzero(kinds >= 0))
+    parents = torch.from_numpy(kinds[kinds >= 0])
+    for col, key in enumerate(new.keys):
+        if key in old.relations.keys:
+            new.weight[rows, col] = source[parents, old.relations.keys.index(key)]
 
 
 def _copy_rows(target: torch.Tensor | None, source: torch.Tensor, rows: np.ndarray) -> None:
