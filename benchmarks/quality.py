@@ -6,10 +6,14 @@
     python benchmarks/quality.py online-retail ease        # through the normal ingest path
     python benchmarks/quality.py online-retail ease --split temporal   # last 30 days as test
     python benchmarks/quality.py online-retail ease --split next-basket   # the next order
+    python benchmarks/quality.py amazon-beauty-text sasrec --dev d02 --set dropout=0.2
+                                                           # validation only, nothing in results/
 
 Baselines are tuned on validation with the grids of ``cartwise.evaluation.experiment.GRIDS``;
 SASRec uses ``PRESETS`` (the literature's architecture per dataset). The test target is scored
-once. Each run writes ``benchmarks/results/quality-<dataset>-<model>.json`` (the envelope of
+once. ``--dev TAG`` runs never score it: the validation set stands in for the test set and the
+result goes to ``var/quality-dev/quality-<dataset>-<model>-<TAG>.json``. Each run writes
+``benchmarks/results/quality-<dataset>-<model>.json`` (the envelope of
 ../shared/BENCHMARKS.md) with validation and test metrics, training wall time, peak memory, the
 machine's load average during the run, and for torch models the epochs, the achieved training
 GFLOP/s (``gflops``), the bf16 matmul peak measured in the same run (``peak_gflops``), their
@@ -26,12 +30,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import require_committed, run_each, write_result
+from common import ROOT, require_committed, run_each, write_result
 
 from cartwise.cli.models import parse_settings
 from cartwise.data.dataset import Dataset
@@ -127,8 +132,12 @@ def training_figures(run: ModelRun) -> dict[str, Any]:
     return extra
 
 
-def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: int) -> Path:
+def run_one(
+    dataset: str, model: str, how: str, settings: dict[str, Any], seed: int, dev: str | None = None
+) -> Path:
     split = make_split(dataset, how)
+    if dev:  # development: the test targets are never scored
+        split = replace(split, test=split.valid)
     print(f"{split.train}: {len(split.test)} users evaluated", flush=True)
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
@@ -152,15 +161,18 @@ def run_one(dataset: str, model: str, how: str, settings: dict[str, Any], seed: 
     if run.tuning:
         extra["tuning"] = run.tuning
     label = dataset if how == "leave-one-out" else f"{dataset}-{how.replace('-', '')}"
+    if dev:
+        del metrics["test"]
     path = write_result(
         "quality", label, model, {**metrics, **extra}, config=run.config,
-        seconds=run.train_seconds,
+        seconds=run.train_seconds, name=f"quality-{label}-{model}-{dev}" if dev else None,
+        folder=ROOT / "var" / "quality-dev" if dev else None,
     )  # fmt: skip
+    shown = run.valid if dev else run.test
     print(
-        f"{label} {model}: valid NDCG@10 {run.valid['ndcg@10']:.4f} test NDCG@10 "
-        f"{run.test['ndcg@10']:.4f} Recall@10 {run.test['recall@10']:.4f} "
-        f"HR@10 {run.test['hr@10']:.4f} "
-        f"train {run.train_seconds:.0f} s -> {path}",
+        f"{label} {model}: valid NDCG@10 {run.valid['ndcg@10']:.4f} {'valid' if dev else 'test'} "
+        f"NDCG@10 {shown['ndcg@10']:.4f} Recall@10 {shown['recall@10']:.4f} "
+        f"HR@10 {shown['hr@10']:.4f} train {run.train_seconds:.0f} s -> {path}",
         flush=True,
     )
     return path
@@ -175,14 +187,18 @@ def main() -> int:
         "--split", choices=["leave-one-out", "temporal", "next-basket"], default="leave-one-out"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dev", metavar="TAG", help="validation only, written under var/")
     args = parser.parse_args()
-    require_committed()
+    if not args.dev:
+        require_committed()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     names = model_names(args.models)
     if len(names) == 1:
-        run_one(args.dataset, names[0], args.split, parse_settings(args.set), args.seed)
+        settings = parse_settings(args.set)
+        run_one(args.dataset, names[0], args.split, settings, args.seed, args.dev)
         return 0
     same = ["--split", args.split, "--seed", str(args.seed), *(f"--set={s}" for s in args.set)]
+    same += ["--dev", args.dev] if args.dev else []
     return run_each({n: [sys.executable, __file__, args.dataset, n, *same] for n in names})
 
 
