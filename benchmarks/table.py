@@ -560,8 +560,9 @@ def transfer_table(results: list[dict[str, object]]) -> list[str]:
         lines.append(f"| {r['dataset']} | {others} | {cells} | {_fmt(c.get('budget_seconds'), 0)} "
                      f"| `{r['command']}` |")  # fmt: skip
     note = (
-        "zero_shot: the text-only Transformer pretrained on the other datasets, over this "
-        "catalog, no training on it; fine_tuned: trained on this dataset from those weights; "
+        "zero_shot: the text-only Transformer (with its learnt text-similarity path) pretrained "
+        "on the other datasets, over this catalog, no training on it; fine_tuned: trained on "
+        "this dataset from those weights; "
         "sasrec: id-only from scratch; both within the same budget. Test NDCG@10, full ranking."
     )
     return ["### Day one: pretrained text model on an unseen shop", "", *lines, "", note, ""]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from contract import RecommenderContract
+from safetensors.torch import load_file, save_file
 from test_text_model import text_blocks
 
 from cartwise.data.dataset import Dataset
@@ -19,9 +20,13 @@ from cartwise.models.base import Query
 from cartwise.models.hybrid import Hybrid
 from cartwise.models.popularity import Popularity
 from cartwise.models.registry import create, load
+from cartwise.models.sasrec_net import linear_cross_entropy, sampled_cross_entropy
+from cartwise.models.text import ContentModel, profile_weights
 from cartwise.models.transfer import (
     BUILTIN,
     Transfer,
+    TransferNet,
+    input_items,
     read_pretrained,
     save_pretrained,
     shared_state,
@@ -146,3 +151,95 @@ def test_builtin_weights_are_shipped_and_fit_the_default_network() -> None:
     arch, weights = read_pretrained("builtin")
     assert BUILTIN.is_dir() and arch["encoder"] == "all-MiniLM-L6-v2"
     assert weights["item_emb.proj.weight"].shape == (arch["embedding_size"], 384)
+
+
+# -- the text path, the ban on seen items, weights from before the text path ---------------
+def test_profile_weights_are_the_content_models_recency_weights_per_prefix() -> None:
+    expected = [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]]
+    np.testing.assert_allclose(profile_weights(3, max_history=2, decay=0.5), expected)
+
+
+def test_the_text_path_alone_is_s_times_the_content_models_scores() -> None:
+    data = text_blocks()
+    model = Transfer({**TINY, "epochs": 1, "text_scale": 3.0}).fit(data, rng=0)
+    net = model._net
+    assert isinstance(net, TransferNet)
+    with torch.no_grad():
+        net.items.proj.weight.zero_()  # h · W t = 0: only s · cos(p, t) is left
+    scale = float(net.text_scale.detach())  # learnt from 3.0 in the one epoch
+    assert 2.5 < scale < 3.5
+    content = ContentModel({"encoder": "hashing-32"}).fit(data)
+    queries = [Query.of([1, 2, 3]), Query.of([7])]
+    got = model.score_many(queries)[:, 1:]
+    np.testing.assert_allclose(got, scale * content.score_many(queries)[:, 1:], atol=1e-5)
+    text = model.text_
+    assert text is not None
+    profile = 0.8**2 * text[1] + 0.8 * text[2] + text[3]  # the content profile, by hand
+    cosines = text[1:] @ (profile / np.linalg.norm(profile))
+    assert int(np.argmax(got[0])) == int(np.argmax(cosines))  # the most similar text first
+    np.testing.assert_allclose(got[0], scale * cosines, atol=1e-5)
+
+
+def test_input_items_are_each_positions_history() -> None:
+    items = torch.tensor([[4, 5, 6, 0]])
+    expected = [[4, 0, 0, 0], [4, 5, 0, 0], [4, 5, 6, 0], [4, 5, 6, 0]]
+    assert input_items(items)[0].tolist() == expected
+
+
+def _banned_logits(logits: torch.Tensor, banned: torch.Tensor, targets: torch.Tensor) -> Any:
+    out = logits.clone()
+    for row in range(len(banned)):
+        for item in banned[row].tolist():
+            if item >= 0 and item != targets[row]:
+                out[row, item] = float("-inf")
+    return out
+
+
+def test_banned_items_are_no_competitors_in_the_full_softmax() -> None:
+    gen = torch.Generator().manual_seed(0)
+    hidden, table = torch.randn(3, 4, generator=gen), torch.randn(6, 4, generator=gen)
+    targets = torch.tensor([1, 2, 5])
+    banned = torch.tensor([[2, 3], [2, -1], [0, 4]])  # row 1's own target stays
+    got = linear_cross_entropy(hidden, table, targets, banned=banned)
+    logits = _banned_logits(hidden @ table.t(), banned, targets)
+    torch.testing.assert_close(got, torch.nn.functional.cross_entropy(logits, targets))
+    assert got < linear_cross_entropy(hidden, table, targets)  # fewer competitors
+
+
+def test_banned_items_are_masked_out_of_the_sampled_negatives() -> None:
+    gen = torch.Generator().manual_seed(1)
+    hidden, table = torch.randn(2, 4, generator=gen), torch.randn(8, 4, generator=gen)
+    targets, negatives = torch.tensor([1, 2]), torch.tensor([2, 3, 5, 7])
+    banned = torch.tensor([[3, 7], [2, 5]])
+    got = sampled_cross_entropy(hidden, table, targets, negatives, banned=banned)
+    columns = torch.cat([targets[:, None], negatives.expand(2, -1)], dim=1)  # (N, 1 + M)
+    logits = (hidden[:, None, :] * table[columns]).sum(-1)
+    logits[0, 2] = logits[0, 4] = float("-inf")  # row 0: 3 and 7 banned
+    logits[1, 1] = logits[1, 3] = float("-inf")  # row 1: 2 is its target, 5 banned
+    expected = torch.nn.functional.cross_entropy(logits, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(got, expected)
+
+
+def test_weights_without_the_text_scale_load_with_the_configured_one(
+    pretrained: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text((pretrained / "config.json").read_text())
+    weights = load_file(str(pretrained / "shared.safetensors"))
+    assert "text_scale" in weights
+    save_file(
+        {k: v for k, v in weights.items() if k != "text_scale"}, str(old / "shared.safetensors")
+    )
+    shop = phones_then_cases(SHOP_B, 40, seed=1)
+    zero = Transfer({"pretrained": str(old), "fine_tune": False, "text_scale": 7.0}).fit(shop)
+    net = zero._net
+    assert isinstance(net, TransferNet) and float(net.text_scale.detach()) == 7.0
+    assert torch.equal(net.blocks[0].ffn.fc.weight, weights["blocks.0.ffn.fc.weight"])
+    # a saved model from before the text path loads too, with the default s
+    zero.save(tmp_path / "m")
+    saved = tmp_path / "m" / "weights.safetensors"
+    tensors = load_file(str(saved))
+    save_file({k: v for k, v in tensors.items() if k != "net.text_scale"}, str(saved))
+    again = load(tmp_path / "m")
+    assert isinstance(again, Transfer) and float(again._transfer_net.text_scale.detach()) == 7.0

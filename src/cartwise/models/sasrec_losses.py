@@ -43,7 +43,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int,
-        weights: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None, banned: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         n, dtype = hidden.shape[0], _compute_dtype(hidden)
         h = hidden.detach().to(dtype)  # (N, D)
@@ -54,7 +54,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk):
             hc, yc = h[start : start + chunk], targets[start : start + chunk]  # (C, D), (C,)
             rows = torch.arange(len(yc), device=h.device)
-            p = torch.softmax(hc @ w.t(), dim=1)  # (C, V)
+            logits = hc @ w.t()  # (C, V)
+            if banned is not None:
+                _ban(logits, banned[start : start + chunk], yc, None)
+            p = torch.softmax(logits, dim=1)  # (C, V)
             p_target = p[rows, yc]  # (C,)
             log_p = p_target.float().clamp_min(1e-30).log()  # (C,)
             p[rows, yc] = p_target - 1  # ∂loss/∂logits = softmax − one-hot
@@ -76,7 +79,24 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         grad_h, grad_w = ctx.saved_tensors
         scale = grad_out / ctx.denominator
-        return (grad_h.to(ctx.hidden_dtype) * scale, grad_w * scale, None, None, None)
+        return (grad_h.to(ctx.hidden_dtype) * scale, grad_w * scale, None, None, None, None)
+
+
+def _ban(
+    logits: torch.Tensor, banned: torch.Tensor, targets: torch.Tensor, columns: torch.Tensor | None
+) -> None:
+    """Set ``logits[r, c]`` to -inf in place where column c's table row is one of row r's
+    `banned` rows (C, K; -1: none) other than its own target (C,). `columns`: the distinct
+    table row of each column, sorted ascending (the sampled loss's negatives), or None when
+    column c is table row c."""
+    keep = (banned >= 0) & (banned != targets[:, None])  # (C, K)
+    if columns is None:
+        cols = banned
+    else:
+        cols = torch.searchsorted(columns, banned).clamp_(max=len(columns) - 1)  # (C, K)
+        keep &= columns[cols] == banned
+    rows = torch.arange(len(banned), device=banned.device)[:, None].expand_as(banned)  # (C, K)
+    logits[rows[keep], cols[keep]] = float("-inf")
 
 
 def linear_cross_entropy(
@@ -84,6 +104,7 @@ def linear_cross_entropy(
     table: torch.Tensor,
     targets: torch.Tensor,
     weights: torch.Tensor | None = None,
+    banned: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Full-softmax cross-entropy of ``hidden @ table.T`` against `targets`, mean over rows
     (with `weights`: ``Σ w_n ℓ_n / Σ w_n``).
@@ -97,10 +118,12 @@ def linear_cross_entropy(
         table: (V, D) output embeddings (the tied item table).
         targets: (N,) target rows of `table`.
         weights: (N,) non-negative weight of each row (None: all 1).
+        banned: (N, K) rows of `table` that are no competitor of row n's target (-1: none),
+            e.g. the items already in the input: their logits are -inf (None: no ban).
     """
     chunk = _chunk_rows(hidden, table.shape[0])
     apply = _LinearCrossEntropy.apply
-    out: torch.Tensor = apply(hidden, table, targets, chunk, weights)  # type: ignore[no-untyped-call]
+    out: torch.Tensor = apply(hidden, table, targets, chunk, weights, banned)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -113,6 +136,7 @@ class _SampledCrossEntropy(torch.autograd.Function):
     def forward(
         ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor,
         negatives: torch.Tensor, chunk: int, weights: torch.Tensor | None = None,
+        banned: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         n, dtype = hidden.shape[0], _compute_dtype(hidden)
         h = hidden.detach().to(dtype)  # (N, D)
@@ -128,6 +152,8 @@ class _SampledCrossEntropy(torch.autograd.Function):
             pos = (hc.float() * wc.float()).sum(1, keepdim=True)  # (C, 1)
             neg = hc @ w_neg.t()  # (C, M)
             neg.masked_fill_(negatives[None, :] == yc[:, None], float("-inf"))
+            if banned is not None:
+                _ban(neg, banned[rows], yc, negatives)
             p = torch.softmax(torch.cat([pos.to(neg.dtype), neg], dim=1), dim=1)  # (C, 1 + M)
             log_p = p[:, 0].float().clamp_min(1e-30).log()  # (C,)
             d_pos, p_neg = p[:, :1] - 1, p[:, 1:]  # ∂loss/∂logits: (C, 1), (C, M)
@@ -154,7 +180,8 @@ class _SampledCrossEntropy(torch.autograd.Function):
         grad_table = torch.zeros(ctx.table_shape, dtype=torch.float32, device=grad_h.device)
         grad_table.index_add_(0, negatives, grad_neg)  # (V, D)
         grad_table.index_add_(0, targets, grad_pos.float())
-        return (grad_h.to(ctx.hidden_dtype) * scale, grad_table * scale, None, None, None, None)
+        grads = (grad_h.to(ctx.hidden_dtype) * scale, grad_table * scale)
+        return (*grads, None, None, None, None, None)
 
 
 def sampled_cross_entropy(
@@ -163,6 +190,7 @@ def sampled_cross_entropy(
     targets: torch.Tensor,
     negatives: torch.Tensor,
     weights: torch.Tensor | None = None,
+    banned: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sampled-softmax cross-entropy: the target against negatives shared by the batch.
 
@@ -176,8 +204,10 @@ def sampled_cross_entropy(
         targets: (N,) target rows of `table`.
         negatives: (M,) negative rows of `table`.
         weights: (N,) non-negative weight of each row (None: all 1; else ``Σ w_n ℓ_n / Σ w_n``).
+        banned: (N, K) rows of `table` masked out of row n's negatives (-1: none; its own
+            target never is); with a ban, `negatives` must be distinct and sorted ascending.
     """
     chunk = _chunk_rows(hidden, len(negatives) + 1)
     apply = _SampledCrossEntropy.apply
-    out: torch.Tensor = apply(hidden, table, targets, negatives, chunk, weights)  # type: ignore[no-untyped-call]
+    out: torch.Tensor = apply(hidden, table, targets, negatives, chunk, weights, banned)  # type: ignore[no-untyped-call]
     return out

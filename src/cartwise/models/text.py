@@ -7,7 +7,8 @@ model), so an item with no events is as recommendable as a best seller.
 - ``similar_items(i)``: cosine of the item vectors, ``s_j = v_j · v_i``.
 - ``score(history)``: cosine with a recency-weighted profile of the latest items,
   ``p = Σ_a decay^a · v_{h_{-1-a}}`` over the last ``max_history`` items (a = 0 is the newest),
-  ``s_j = v_j · p / ‖p‖``. Items without text have the zero vector and score 0; an empty history
+  ``s_j = v_j · p / ‖p‖`` (:func:`profile_weights`, which the transfer model's text path
+  shares). Items without text have the zero vector and score 0; an empty history
   (or one whose items have no text) gets the training popularity.
 
 The encoder is named by the config (``"all-MiniLM-L6-v2"``, ``"hashing-<dim>"`` or a
@@ -83,6 +84,20 @@ def item_vectors(data: Dataset, encoder: TextEncoder, *, progress: bool = False)
     return out
 
 
+def profile_weights(length: int, max_history: int, decay: float) -> np.ndarray:
+    """The content profile's weights for every prefix of a history of `length` items.
+
+    Row i weighs the items at positions j ≤ i (oldest first) by ``decay^(i - j)`` for the
+    `max_history` latest of them, 0 otherwise: ``weights @ vectors[history]`` is, row by row,
+    the (unnormalised) profile of the history up to position i. Shape (length, length)
+    float64, lower-triangular; the last row is the profile of the whole history.
+    """
+    age = np.arange(length)[:, None] - np.arange(length)[None, :]  # (T, T): i - j
+    inside = (age >= 0) & (age < max_history)
+    weights: np.ndarray = np.where(inside, float(decay) ** np.clip(age, 0, None), 0.0)
+    return weights
+
+
 class ContentConfig(BaseModel):
     """Settings of :class:`ContentModel`.
 
@@ -142,10 +157,10 @@ class ContentModel(Recommender):
         cfg = self.config
         out = np.zeros((len(queries), vectors.shape[1]), dtype=np.float32)
         for row, q in enumerate(queries):
-            recent = q.history[-cfg.max_history :][::-1]  # newest first
+            recent = q.history[-cfg.max_history :]  # oldest first
             if recent.size:
-                weights = cfg.recency_decay ** np.arange(recent.size, dtype=np.float64)
-                out[row] = (weights[:, None] * vectors[recent]).sum(axis=0)
+                weights = profile_weights(recent.size, cfg.max_history, cfg.recency_decay)[-1]
+                out[row] = weights @ vectors[recent]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         result: np.ndarray = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
         return result
