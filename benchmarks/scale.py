@@ -29,10 +29,11 @@ first run's ``server_ready_seconds`` is that one-off encoding (428 s at 100,000 
 Training: the ALS fit's peak RSS (VmHWM reset after the store is built), and with
 ``--sasrec-epochs N`` (default 1; 0 skips it), after the serving measurements, SASRec (derived
 settings: sampled softmax above 16,384 items) trained for N epochs without activating it, its
-seconds and peak RSS in ``train-synthetic-<items/1000>k-sasrec.json``.
+seconds and peak RSS in ``train-synthetic-<size>-sasrec.json``.
 
-Writes ``benchmarks/results/ann-synthetic-<items/1000>k-faiss.json``. The store and model stay
-in ``--work`` (reused by a later run with the same sizes).
+Writes ``benchmarks/results/ann-synthetic-<size>-faiss.json``, `<size>` being the catalog in
+millions (``1m``) when a whole number of millions, else in thousands (``100k``). The store and
+model stay in ``--work`` (reused by a later run with the same sizes).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ from common import require_committed, write_result  # noqa: E402
 from serving import run_point, shopper_paths, start_server  # noqa: E402
 
 ALS_CONFIG = {"embedding_size": 64, "reg": 0.01, "num_threads": 0}
+CHUNK_EVENTS = 1_000_000  # events written per call (one transaction for all of them)
+
+
+def size_label(items: int) -> str:
+    """The catalog size in result names: ``1m`` for 1,000,000 items, ``100k`` for 100,000."""
+    if items >= 1_000_000 and items % 1_000_000 == 0:
+        return f"{items // 1_000_000}m"
+    return f"{items // 1000}k"
 
 
 def build_store(store: Any, items: int, events: int, users: int, seed: int = 7) -> float:
@@ -72,16 +81,19 @@ def build_store(store: Any, items: int, events: int, users: int, seed: int = 7) 
     who = rng.integers(0, users, size=events)
     kinds = rng.choice(["view", "click", "add_to_cart", "purchase"], size=events,
                        p=[0.7, 0.15, 0.1, 0.05])  # fmt: skip
-    rows = [
-        {"event_id": f"e{n}", "user_id": f"u{who[n]:06d}", "session_id": None,
-         "item_id": f"i{chosen[n]:07d}", "kind": str(kinds[n]), "value": None, "query": None,
-         "ts": 1.7e9 + n * 10.0, "context": None}
-        for n in range(events)
-    ]  # fmt: skip
-    started = time.perf_counter()
+    writing = 0.0
     with store.batch() as batch:
-        batch.append_event_rows(rows)
-    return events / (time.perf_counter() - started)
+        for start in range(0, events, CHUNK_EVENTS):  # rows built a chunk at a time: memory
+            rows = [
+                {"event_id": f"e{n}", "user_id": f"u{who[n]:06d}", "session_id": None,
+                 "item_id": f"i{chosen[n]:07d}", "kind": str(kinds[n]), "value": None,
+                 "query": None, "ts": 1.7e9 + n * 10.0, "context": None}
+                for n in range(start, min(start + CHUNK_EVENTS, events))
+            ]  # fmt: skip
+            started = time.perf_counter()
+            batch.append_event_rows(rows)
+            writing += time.perf_counter() - started
+    return events / writing
 
 
 def reset_peak() -> None:
@@ -109,7 +121,7 @@ def train_sasrec(engine: Any, args: argparse.Namespace) -> None:
     saved = engine.versions.meta(version).get("config", {})
     print(f"SASRec: {seconds:.0f}s for {args.sasrec_epochs} epoch(s), peak RSS {peak} MB")
     path = write_result(
-        "train", f"synthetic-{args.items // 1000}k", "sasrec",
+        "train", f"synthetic-{size_label(args.items)}", "sasrec",
         {"seconds_per_epoch": round(seconds / args.sasrec_epochs, 1), "train_peak_rss_mb": peak,
          "rss_before_train_mb": before,
          "train_peak_rss_mb_per_1m_items": round(peak * 1e6 / args.items, 1),
@@ -259,7 +271,7 @@ def main() -> int:
         "points": {"faiss": indexed["points"], "exact": exact["points"]},
     }
     path = write_result(
-        "ann", f"synthetic-{args.items // 1000}k", "faiss", metrics,
+        "ann", f"synthetic-{size_label(args.items)}", "faiss", metrics,
         config={"items": args.items, "events": args.events, "users": args.users,
                 "model": "als", "model_config": config, "seconds_per_point": args.seconds,
                 "levels": args.levels, "ann_threshold": policy.threshold_for(64),

@@ -119,6 +119,61 @@ def test_events_frame_and_catalog_queries(store: Store) -> None:
     assert [i.id for i in store.items(limit=1, offset=1)] == ["phone"]
 
 
+def test_training_frame_reads_the_same_events_as_events_frame(store: Store) -> None:
+    store.append_events(
+        [
+            ev(1, "u2", "case", minutes=10),
+            ev(2, "u1", "phone", minutes=0),
+            ev(3, "u1", "shoe", kind="purchase", minutes=10),  # ties e1: insertion order
+            ev(4, "u1", None, kind="search", minutes=20),  # no item: left out
+            ev(5, "u3", "phone", kind="click", minutes=5),
+            ev(6, "u2", "phone", kind="purchase", minutes=30),
+        ]
+    )
+    for kinds in (None, ["view", "purchase"]):
+        full = store.events_frame(kinds=kinds).dropna(subset=["item_id"])
+        compact = store.training_frame(kinds=kinds, chunk_rows=2)  # several chunks
+        assert len(compact) == len(full) == (5 if kinds is None else 4)
+        for column in ("user_id", "item_id", "kind"):
+            assert isinstance(compact[column].dtype, pd.CategoricalDtype)
+            assert list(compact[column].astype(str)) == list(full[column])
+        assert compact["ts"].tolist() == full["ts"].tolist()
+    compact = store.training_frame()
+    assert list(compact["item_id"].astype(str)) == ["phone", "phone", "case", "shoe", "phone"]
+    assert list(compact["user_id"].cat.categories) == ["u1", "u3", "u2"]  # first appearance
+    assert compact["user_id"].cat.codes.dtype == "int8"  # compact: pandas' smallest codes
+    empty = store.training_frame(kinds=["rating"])
+    assert len(empty) == 0 and list(empty.columns) == ["user_id", "item_id", "kind", "ts"]
+
+
+def test_dataset_from_store_is_the_one_the_full_rows_give(store: Store) -> None:
+    from cartwise.data.dataset import Dataset
+
+    store.append_events(
+        [
+            ev(1, "u2", "case", minutes=10),
+            ev(2, "u1", "phone", minutes=0),
+            ev(3, "u1", "shoe", kind="purchase", minutes=10),
+            ev(4, "u1", None, kind="search", minutes=20),
+            ev(5, "u3", "phone", kind="click", minutes=5),
+        ]
+    )
+    events = store.events_frame(kinds=store.positive_kinds()).dropna(subset=["item_id"])
+    frame = events.rename(columns={"ts": "timestamp"})[["user_id", "item_id", "timestamp", "kind"]]
+    catalog = store.items_frame().rename(columns={"id": "item_id"})
+    before = Dataset.from_frame(frame, catalog, name="store")  # the reader before training_frame
+    after = Dataset.from_store(store)
+    assert after.users == before.users and after.items == before.items
+    assert after.kind_vocab == before.kind_vocab
+    for a, b in zip(after.sequences, before.sequences, strict=True):
+        assert a.tolist() == b.tolist()
+    assert after.kinds is not None and before.kinds is not None
+    assert [k.tolist() for k in after.kinds] == [k.tolist() for k in before.kinds]
+    assert after.timestamps is not None and before.timestamps is not None
+    assert [t.tolist() for t in after.timestamps] == [t.tolist() for t in before.timestamps]
+    assert after.users.ids == ["u1", "u3", "u2"]  # shoppers numbered by first event
+
+
 def test_delete_user_leaves_no_row_mentioning_them(store: Store) -> None:
     store.upsert_users([User(id="u1", attributes={"tier": "gold"}), User(id="u2")])
     store.append_events([ev(1, "u1", "phone"), ev(2, "u1", "case"), ev(3, "u2", "phone")])

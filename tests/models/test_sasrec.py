@@ -17,7 +17,7 @@ from cartwise.data.split import leave_last_out
 from cartwise.errors import ConfigError, ModelError
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.base import Query
-from cartwise.models.sasrec import SASRec, SequenceBatches
+from cartwise.models.sasrec import SPARSE_ABOVE, SASRec, SequenceBatches
 from cartwise.models.sasrec_net import (
     SASRecNet,
     dropout,
@@ -132,6 +132,40 @@ def test_sampled_loss_trains() -> None:
     data = successor_data(40)
     model = SASRec({**TINY, "loss": "sampled", "num_negatives": 5, "epochs": 2}).fit(data, rng=0)
     assert len(model.history_) == 2 and np.isfinite(model.history_[-1]["train_loss"])
+
+
+def test_sparse_item_table_learns_and_resumes(tmp_path: Path) -> None:
+    """Row-sparse gradients + RowAdamW (``sparse_items``): the successor pattern is learnt,
+    and a run interrupted after epoch 2 resumes (row step counts included) to the same end."""
+    data = successor_data(60)
+    split = leave_last_out(data)
+    config = {**SUCCESSOR, "epochs": 6, "loss": "sampled", "num_negatives": 8,
+              "sparse_items": True, "checkpoint_dir": tmp_path / "ckpt"}  # fmt: skip
+    straight = SASRec({**config, "checkpoint_dir": None}).fit(split.train, rng=1, valid=split.valid)
+    assert straight._net.item_emb.sparse
+    assert straight.validation_metrics(split.test, k=1)["hr@1"] >= 0.9
+    stopped = SASRec(config)
+
+    def interrupt(record: EpochRecord) -> None:
+        if record.epoch == 2:
+            raise KeyboardInterrupt
+
+    stopped.epoch_callbacks.append(interrupt)
+    stopped.fit(split.train, rng=1, valid=split.valid)
+    resumed = SASRec({**config, "resume": True}).fit(split.train, rng=1, valid=split.valid)
+    assert [h["train_loss"] for h in resumed.history_] == [
+        h["train_loss"] for h in straight.history_
+    ]
+    queries = [Query(s) for s in split.test.inputs[:5]]
+    np.testing.assert_array_equal(resumed.score_many(queries), straight.score_many(queries))
+
+
+def test_sparse_items_by_default_only_for_large_sampled_catalogs() -> None:
+    model = SASRec({**TINY, "loss": "sampled"})
+    assert not model._sparse_items(SPARSE_ABOVE) and model._sparse_items(SPARSE_ABOVE + 1)
+    assert not SASRec({**TINY, "loss": "softmax"})._sparse_items(SPARSE_ABOVE + 1)
+    assert not SASRec({**TINY, "loss": "sampled", "sparse_items": False})._sparse_items(10**7)
+    assert SASRec({**TINY, "loss": "sampled", "sparse_items": True})._sparse_items(10)
 
 
 def test_heads_must_divide_embedding_size() -> None:

@@ -319,11 +319,11 @@ class Dataset:
             )
         item_vocab = Vocabulary(items["item_id"].astype(str)) if items is not None else Vocabulary()
         # factorize once, then map the distinct ids: no per-row Python lookups
-        item_codes, item_uniques = pd.factorize(frame["item_id"].astype(str), sort=False)
+        item_codes, item_uniques = pd.factorize(_as_text(frame["item_id"]), sort=False)
         item_lookup = np.fromiter(
             (item_vocab.add(str(e)) for e in item_uniques), dtype=np.int64, count=len(item_uniques)
         )
-        user_codes, user_uniques = pd.factorize(frame["user_id"].astype(str), sort=False)
+        user_codes, user_uniques = pd.factorize(_as_text(frame["user_id"]), sort=False)
         user_vocab = Vocabulary(user_uniques)
         item_idx = item_lookup[item_codes]
         user_idx = user_codes.astype(np.int64) + 1
@@ -369,7 +369,7 @@ class Dataset:
 
         Placeholder items (created for events naming unknown items) are included too.
         """
-        events = store.events_frame(kinds=selected_kinds(store, kinds))
+        events = store.training_frame(kinds=selected_kinds(store, kinds))
         catalog = store.items_frame().rename(columns={"id": "item_id"})
         frame = pd.DataFrame(
             {
@@ -379,7 +379,7 @@ class Dataset:
                 "kind": events["kind"],
             }
         )
-        return cls.from_frame(frame.dropna(subset=["item_id"]), catalog, name=name)
+        return cls.from_frame(frame, catalog, name=name)
 
 
 def selected_kinds(store: Store, kinds: KindSelection | Iterable[str]) -> list[str]:
@@ -408,12 +408,21 @@ def _kind_codes(column: pd.Series, name: str) -> tuple[Vocabulary, np.ndarray]:
             line=int(column.isna().to_numpy().argmax()) + 1,
             field="kind",
         )
-    codes, uniques = pd.factorize(column.astype(str), sort=False)
+    codes, uniques = pd.factorize(_as_text(column), sort=False)
     present = set(uniques.tolist())
     builtin = [k.value for k in EventKind if k.value in present]
     vocab = Vocabulary(builtin + sorted(present - set(builtin)))
     lookup = np.asarray([vocab.index(str(u)) for u in uniques], dtype=np.int16)
     return vocab, lookup[codes] if len(codes) else np.zeros(0, dtype=np.int16)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """`column` as text: a categorical of text (:meth:`Store.training_frame`) as it is,
+    factorised through its codes; anything else as str."""
+    categorical = isinstance(column.dtype, pd.CategoricalDtype)
+    if categorical and pd.api.types.is_string_dtype(column.cat.categories):
+        return column
+    return column.astype(str)
 
 
 def _timestamps(column: pd.Series) -> np.ndarray:

@@ -16,12 +16,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,6 +63,22 @@ def _row_event(row: Any, user_id: str) -> Event:
         timestamp=from_epoch(m["ts"]),
         context=m["context"] or {},
     )
+
+
+def _codes(values: Sequence[str], seen: dict[str, int]) -> np.ndarray:
+    """Codes (int32) of `values` in `seen` (value → code), new values added in order of
+    first appearance."""
+    local, uniques = pd.factorize(np.asarray(values, dtype=object), sort=False)
+    lookup = np.fromiter(
+        (seen.setdefault(u, len(seen)) for u in uniques), dtype=np.int32, count=len(uniques)
+    )
+    codes: np.ndarray = lookup[local]
+    return codes
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The chunks end to end (an empty array of `dtype` without any)."""
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 class Store:
@@ -290,6 +307,42 @@ class Store:
             stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(stmt).all(), columns=[x.name for x in cols])
+
+    def training_frame(
+        self, *, kinds: Iterable[str] | None = None, chunk_rows: int = 200_000
+    ) -> pd.DataFrame:
+        """The events training reads, compactly: columns ``user_id``, ``item_id``, ``kind``
+        (pandas categoricals, categories in order of first appearance) and ``ts`` (float64
+        epoch s), in chronological order (ties in insertion order), events without an item
+        left out; optionally only the given `kinds`.
+
+        The same events and order as :meth:`events_frame` (less its other columns), read
+        `chunk_rows` rows at a time: 10 million events take ~0.2 GB here instead of the
+        several GB of full rows.
+        """
+        c = t.events.c
+        stmt = select(c.user_id, c.item_id, c.kind, c.ts).where(c.item_id.is_not(None))
+        if kinds is not None:
+            stmt = stmt.where(c.kind.in_([str(k) for k in kinds]))
+        stmt = stmt.order_by(c.ts, c.seq)
+        names = ("user_id", "item_id", "kind")
+        seen: dict[str, dict[str, int]] = {n: {} for n in names}
+        parts: dict[str, list[np.ndarray]] = {n: [] for n in (*names, "ts")}
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=chunk_rows).execute(stmt)
+            for rows in result.partitions():
+                columns = list(zip(*rows, strict=True))
+                for name, values in zip(names, columns, strict=False):
+                    parts[name].append(_codes(values, seen[name]))
+                parts["ts"].append(np.asarray(columns[3], dtype=np.float64))
+        frame = {
+            n: pd.Categorical.from_codes(
+                _joined(parts[n], np.int32),
+                categories=pd.Index(list(seen[n]), dtype=object),
+            )
+            for n in names
+        }
+        return pd.DataFrame({**frame, "ts": _joined(parts["ts"], np.float64)})
 
     def items_frame(self) -> pd.DataFrame:
         """The catalog as a DataFrame ordered by id (category as a list, created_at epoch s)."""

@@ -236,7 +236,12 @@ class Hybrid(SASRec):
         assert isinstance(net, HybridNet)
         net.items.borrow(cfg.cold_neighbours, cfg.cold_temperature, cfg.cold_boost)
 
-    def _new_net(self, n_items: int) -> SASRecNet:
+    def _sparse_items(self, n_items: int) -> bool:
+        """Never: the text-aware item vectors have no row-sparse training path."""
+        return False
+
+    def _new_net(self, n_items: int, *, sparse: bool = False) -> SASRecNet:
+        """The text-aware network (`sparse` is never set, see :meth:`_sparse_items`)."""
         cfg = self.config
         if self.text_ is None or self.seen_ is None:
             raise ModelError(f"{self.name}: text vectors are missing; fit() or load() the model")

@@ -76,6 +76,11 @@ from cartwise.training import (
 _log = logging.getLogger(__name__)
 
 _SCORE_BATCH = 512  # histories scored per forward pass
+#: Catalog size above which the sampled-softmax item table trains with row-sparse gradients
+#: (``sparse_items`` unset): a batch touches at most its targets and the shared negatives (tens of
+#: thousands of rows), and a dense AdamW step over every row of a larger table costs more than
+#: the batch itself (1,000,000 × 64 rows: ~1.3 GB of memory traffic per step).
+SPARSE_ABOVE = 100_000
 
 
 class SASRec(Recommender):
@@ -139,6 +144,9 @@ class SASRec(Recommender):
         self.prior_ = popularity_prior(data.item_counts)
         self.repurchase_ = data.repurchase_rates()
         source = self._batches(data, seed, first_targets)
+        sparse = self._sparse_items(data.n_items)
+        if sparse:
+            messages = (*messages, "item table: row-sparse gradients, RowAdamW")
         settings = TrainSettings(
             epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
             warmup=cfg.warmup, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
@@ -150,7 +158,7 @@ class SASRec(Recommender):
         )  # fmt: skip
         with threads(cfg.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net_ = self._new_net(data.n_items)
+            self.net_ = self._new_net(data.n_items, sparse=sparse)
             if start_from is not None:
                 start_from(self.net_)
             result = train(
@@ -192,7 +200,18 @@ class SASRec(Recommender):
             rank=distributed.rank(), world=distributed.world(), first_targets=first_targets,
         )  # fmt: skip
 
-    def _new_net(self, n_items: int) -> SASRecNet:
+    def _sparse_items(self, n_items: int) -> bool:
+        """Whether the item table trains with row-sparse gradients (see ``sparse_items``):
+        only with the sampled loss, a leaf table (not the event-aware links' widened one) and
+        outside torchrun."""
+        cfg = self.config
+        if cfg.loss != "sampled" or distributed.active():
+            return False
+        if cfg.event_aware and cfg.relations:
+            return False  # the loss's table is [item table | links]: its gradient is dense
+        return cfg.sparse_items if cfg.sparse_items is not None else n_items > SPARSE_ABOVE
+
+    def _new_net(self, n_items: int, *, sparse: bool = False) -> SASRecNet:
         cfg = self.config
         events: dict[str, int] = {}
         if cfg.event_aware:
@@ -203,6 +222,7 @@ class SASRec(Recommender):
             n_items, cfg.max_len, cfg.embedding_size, cfg.num_blocks, cfg.num_heads,
             cfg.ffn_size or cfg.embedding_size, cfg.dropout, **self._net_options(),
             n_kinds=events.get("n_kinds", 0), n_gaps=events.get("n_gaps", 0),
+            sparse_items=sparse,
         )  # fmt: skip
         if cfg.event_aware and self.kinds_ is not None:
             net.relations = self._relations(n_items, len(self.kinds_))
@@ -239,7 +259,8 @@ class SASRec(Recommender):
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table, targets)
         negatives = self._negatives(table)  # (M,)
-        return sampled_cross_entropy(hidden, table, targets, negatives)
+        sparse = core.item_emb.sparse
+        return sampled_cross_entropy(hidden, table, targets, negatives, sparse=sparse)
 
     def _event_loss(self, net: nn.Module, core: SASRecNet, batch: EventBatch) -> torch.Tensor:
         """The next item's cross-entropy at every position whose next event is a target
@@ -255,7 +276,10 @@ class SASRec(Recommender):
         if self.config.loss == "softmax":
             return linear_cross_entropy(hidden, table, batch.targets, batch.weights)
         negatives = self._negatives(table)  # (M,)
-        return sampled_cross_entropy(hidden, table, batch.targets, negatives, batch.weights)
+        sparse = core.item_emb.sparse and core.relations is None  # a leaf table only
+        return sampled_cross_entropy(
+            hidden, table, batch.targets, negatives, batch.weights, sparse=sparse
+        )
 
     def _negatives(self, table: torch.Tensor) -> torch.Tensor:
         """`num_negatives` uniform rows of `table` (padding excluded), on its device."""

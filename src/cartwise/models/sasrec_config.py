@@ -42,6 +42,11 @@ class SASRecConfig(BaseModel):
         loss: "softmax" (cross-entropy over every item) or "sampled" (`num_negatives` uniform
             negatives shared by a batch; for catalogs where the full softmax is too slow); derived.
         num_negatives: negatives per batch for the sampled loss; derived with the loss.
+        sparse_items: train the item table with row-sparse gradients and
+            :class:`~cartwise.training.rowadam.RowAdamW` (only the rows a batch touches are
+            updated, lazily); None: on with the sampled loss above
+            :data:`~cartwise.models.sasrec.SPARSE_ABOVE` items. Never under torchrun (DDP
+            all-reduces dense gradients); without the sampled loss it has no effect.
         warmup: fraction of all steps with a linear learning-rate warmup.
         schedule: decay after warmup.
         grad_clip: max global gradient norm (None: no clipping).
@@ -96,6 +101,7 @@ class SASRecConfig(BaseModel):
     patience: int | None = Field(default=10, ge=1)
     loss: Literal["softmax", "sampled"] = "softmax"
     num_negatives: int = Field(default=4096, ge=1)
+    sparse_items: bool | None = None
     warmup: float = Field(default=0.05, ge=0.0, lt=1.0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     grad_clip: float | None = Field(default=1.0, gt=0.0)

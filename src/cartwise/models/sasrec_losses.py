@@ -136,7 +136,7 @@ class _SampledCrossEntropy(torch.autograd.Function):
     def forward(
         ctx: Any, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor,
         negatives: torch.Tensor, chunk: int, weights: torch.Tensor | None = None,
-        banned: torch.Tensor | None = None,
+        banned: torch.Tensor | None = None, sparse: bool = False,
     ) -> torch.Tensor:  # fmt: skip
         n, dtype = hidden.shape[0], _compute_dtype(hidden)
         h = hidden.detach().to(dtype)  # (N, D)
@@ -167,7 +167,7 @@ class _SampledCrossEntropy(torch.autograd.Function):
             grad_pos[rows] = d_pos * hc  # (C, D)
             grad_neg += (p_neg.t() @ hc).float()  # (M, D)
         ctx.save_for_backward(grad_h, grad_pos, grad_neg, targets, negatives)
-        ctx.hidden_dtype, ctx.table_shape = hidden.dtype, table.shape
+        ctx.hidden_dtype, ctx.table_shape, ctx.sparse = hidden.dtype, table.shape, sparse
         denominator = max(n, 1) if weights is None else max(float(weights.sum()), 1e-12)
         ctx.denominator = denominator
         loss: torch.Tensor = total / denominator
@@ -177,11 +177,18 @@ class _SampledCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
         grad_h, grad_pos, grad_neg, targets, negatives = ctx.saved_tensors
         scale = grad_out / ctx.denominator
+        grad_h = grad_h.to(ctx.hidden_dtype) * scale
+        if ctx.sparse:  # only the touched rows: (M + N) rows, duplicates add up
+            rows = torch.cat([negatives, targets])[None, :]  # (1, M + N)
+            values = torch.cat([grad_neg, grad_pos.float()]) * scale  # (M + N, D)
+            grad_table = torch.sparse_coo_tensor(
+                rows, values, ctx.table_shape, check_invariants=False
+            )  # (V, D)
+            return (grad_h, grad_table, None, None, None, None, None, None)
         grad_table = torch.zeros(ctx.table_shape, dtype=torch.float32, device=grad_h.device)
         grad_table.index_add_(0, negatives, grad_neg)  # (V, D)
         grad_table.index_add_(0, targets, grad_pos.float())
-        grads = (grad_h.to(ctx.hidden_dtype) * scale, grad_table * scale)
-        return (*grads, None, None, None, None, None)
+        return (grad_h, grad_table * scale, None, None, None, None, None, None)
 
 
 def sampled_cross_entropy(
@@ -191,6 +198,8 @@ def sampled_cross_entropy(
     negatives: torch.Tensor,
     weights: torch.Tensor | None = None,
     banned: torch.Tensor | None = None,
+    *,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """Sampled-softmax cross-entropy: the target against negatives shared by the batch.
 
@@ -206,8 +215,10 @@ def sampled_cross_entropy(
         weights: (N,) non-negative weight of each row (None: all 1; else ``Σ w_n ℓ_n / Σ w_n``).
         banned: (N, K) rows of `table` masked out of row n's negatives (-1: none; its own
             target never is); with a ban, `negatives` must be distinct and sorted ascending.
+        sparse: the gradient of `table` is a sparse COO tensor of the touched rows (for a
+            leaf table trained with :class:`~cartwise.training.rowadam.RowAdamW`).
     """
     chunk = _chunk_rows(hidden, len(negatives) + 1)
     apply = _SampledCrossEntropy.apply
-    out: torch.Tensor = apply(hidden, table, targets, negatives, chunk, weights, banned)  # type: ignore[no-untyped-call]
+    out: torch.Tensor = apply(hidden, table, targets, negatives, chunk, weights, banned, sparse)  # type: ignore[no-untyped-call]
     return out

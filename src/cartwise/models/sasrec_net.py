@@ -145,17 +145,20 @@ class SASRecNet(nn.Module):
         n_kinds: size of the event-kind table (codes 0..n_kinds - 1, 0 = unknown, a zero
             vector); 0 (the id-only model): no kind input.
         n_gaps: size of the time-gap bucket table (0 = padding); 0: no time input.
+        sparse_items: the item table's lookups give row-sparse gradients (trained with
+            :class:`~cartwise.training.rowadam.RowAdamW`; the sampled loss then returns a
+            sparse gradient for the table too).
     """
 
     def __init__(
         self, n_items: int, max_len: int, dim: int, blocks: int, heads: int, hidden: int,
         dropout: float, fused_attention: bool = False, scale_embeddings: bool = False,
         attention_dropout: float = 0.0, activation: str = "gelu", n_kinds: int = 0,
-        n_gaps: int = 0,
+        n_gaps: int = 0, sparse_items: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         self.max_len = max_len
-        self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0, sparse=sparse_items)
         self.pos_emb = nn.Embedding(max_len, dim)
         self.p = dropout
         self.input_scale = math.sqrt(dim) if scale_embeddings else 1.0

@@ -56,7 +56,7 @@ BUDGET_SHARE = 0.25
 TUNABLE = frozenset({
     "learning_rate", "epochs", "patience", "time_budget", "batch_size", "weight_decay",
     "warmup", "schedule", "grad_clip", "bf16", "num_threads", "progress", "device", "dropout",
-    "attention_dropout", "id_dropout", "loss", "num_negatives", "kind_weights",
+    "attention_dropout", "id_dropout", "loss", "num_negatives", "kind_weights", "sparse_items",
 })  # fmt: skip
 _TEXT_BUFFERS = ("item_emb.text", "item_emb.seen", "item_emb.borrowed")
 _RELATION_TABLES = ("relations.source", "relations.target", "relations.slot_key")

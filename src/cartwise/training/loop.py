@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from cartwise.errors import ModelError
 from cartwise.training import checkpoints, distributed
 from cartwise.training.budget import Budget
+from cartwise.training.rowadam import RowAdamW, has_sparse_parameters
 from cartwise.training.throughput import Peak, Throughput, bf16_pays, measure_peak
 
 _log = logging.getLogger(__name__)
@@ -278,12 +279,39 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _optimizer(module: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW (weight decay on matrices only); :class:`RowAdamW` when the module has a table
+    with sparse gradients (never under DDP, whose all-reduce wants dense ones)."""
     params = [p for p in module.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": settings.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
+    if has_sparse_parameters(module) and not distributed.active():
+        return RowAdamW(groups, lr=settings.learning_rate)
     return torch.optim.AdamW(groups, lr=settings.learning_rate)
+
+
+def clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
+    """Scale the gradients so their global L2 norm is at most `max_norm`, as
+    ``clip_grad_norm_`` does, sparse (row) gradients included: they are coalesced first so a
+    row's pieces add up before the norm."""
+    grads = [p for p in params if p.grad is not None]
+    if not any(p.grad is not None and p.grad.is_sparse for p in grads):
+        nn.utils.clip_grad_norm_(grads, max_norm)
+        return
+    squares = []
+    for p in grads:
+        assert p.grad is not None
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            squares.append(p.grad.values().float().pow(2).sum())
+        else:
+            squares.append(p.grad.float().pow(2).sum())
+    total = torch.stack(squares).sum().sqrt()
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for p in grads:
+        assert p.grad is not None
+        p.grad.mul_(coef.to(p.grad.dtype))
 
 
 def _progress(state: _State, per_epoch: int) -> float:
@@ -444,7 +472,7 @@ def _step(run: _Run[B], batch: B) -> float:
     opt.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
     if s.grad_clip is not None:
-        nn.utils.clip_grad_norm_(run.module.parameters(), s.grad_clip)
+        clip_gradients(list(run.module.parameters()), s.grad_clip)
     opt.step()
     return float(loss.detach())
 
