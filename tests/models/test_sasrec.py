@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from contract import RecommenderContract
 
 from cartwise.data.dataset import Dataset
-from cartwise.data.split import leave_last_out
+from cartwise.data.split import Split, leave_last_out
 from cartwise.errors import ConfigError, ModelError
 from cartwise.evaluation.protocol import evaluate
 from cartwise.models.base import Query
@@ -99,6 +99,19 @@ def test_similar_items_by_cosine(cycle: tuple[Dataset, SASRec]) -> None:
         model.similar_items(N_CYCLE + 1)
 
 
+def fit_interrupted(config: dict[str, Any], split: Split, after_epoch: int) -> SASRec:
+    """A fit (rng 1) stopped by Ctrl-C right after epoch `after_epoch`."""
+    model = SASRec(config)
+
+    def interrupt(record: EpochRecord) -> None:
+        if record.epoch == after_epoch:
+            raise KeyboardInterrupt
+
+    model.epoch_callbacks.append(interrupt)
+    model.fit(split.train, rng=1, valid=split.valid)
+    return model
+
+
 def test_interrupt_leaves_a_loadable_best_model_and_resume_matches(tmp_path: Path) -> None:
     data = successor_data(40)
     split = leave_last_out(data)
@@ -106,14 +119,7 @@ def test_interrupt_leaves_a_loadable_best_model_and_resume_matches(tmp_path: Pat
     config = {**SUCCESSOR, "epochs": 5, "checkpoint_dir": tmp_path / "ckpt"}
     straight = SASRec({**config, "checkpoint_dir": None}).fit(split.train, rng=1, valid=split.valid)
 
-    stopped = SASRec(config)
-
-    def interrupt(record: EpochRecord) -> None:
-        if record.epoch == 3:
-            raise KeyboardInterrupt
-
-    stopped.epoch_callbacks.append(interrupt)
-    stopped.fit(split.train, rng=1, valid=split.valid)
+    stopped = fit_interrupted(config, split, after_epoch=3)
     assert stopped.train_result_ is not None and stopped.train_result_.interrupted
     assert len(stopped.history_) == 3
     best = SASRec.load(tmp_path / "ckpt" / "best")
@@ -144,14 +150,7 @@ def test_sparse_item_table_learns_and_resumes(tmp_path: Path) -> None:
     straight = SASRec({**config, "checkpoint_dir": None}).fit(split.train, rng=1, valid=split.valid)
     assert straight._net.item_emb.sparse
     assert straight.validation_metrics(split.test, k=1)["hr@1"] >= 0.9
-    stopped = SASRec(config)
-
-    def interrupt(record: EpochRecord) -> None:
-        if record.epoch == 2:
-            raise KeyboardInterrupt
-
-    stopped.epoch_callbacks.append(interrupt)
-    stopped.fit(split.train, rng=1, valid=split.valid)
+    fit_interrupted(config, split, after_epoch=2)
     resumed = SASRec({**config, "resume": True}).fit(split.train, rng=1, valid=split.valid)
     assert [h["train_loss"] for h in resumed.history_] == [
         h["train_loss"] for h in straight.history_
