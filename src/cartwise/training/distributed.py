@@ -87,10 +87,19 @@ def init_from_env() -> bool:
     return True
 
 
-def shutdown() -> None:
-    """Close the process group if this process opened one."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(*, finished: bool = True) -> None:
+    """Close the process group if this process opened one.
+
+    After a `finished` run every rank first waits at a barrier for the others (rank 0 still
+    validates and saves after the other ranks are done): a rank tearing gloo down while its
+    peer still talks to it can abort at exit. After a failure nothing collective is attempted
+    (it could hang on a peer that is gone): torchrun ends the other ranks.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or not finished:
+        return
+    if dist.get_world_size() > 1:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def device(wanted: str = "auto") -> torch.device:
