@@ -167,6 +167,15 @@ def test_sparse_items_by_default_only_for_large_sampled_catalogs() -> None:
     assert SASRec({**TINY, "loss": "sampled", "sparse_items": True})._sparse_items(10)
 
 
+def test_the_saved_config_records_the_item_table_optimiser(tmp_path: Path) -> None:
+    """``sparse_items`` left to the model is resolved in the config it saves."""
+    model = SASRec({**TINY, "loss": "sampled", "num_negatives": 4, "epochs": 1})
+    model.fit(successor_data(10), rng=0)
+    model.save(tmp_path / "m")
+    assert model.config.sparse_items is False
+    assert SASRec.load(tmp_path / "m").config.sparse_items is False
+
+
 def test_heads_must_divide_embedding_size() -> None:
     with pytest.raises(ConfigError, match="num_heads"):
         SASRec({"embedding_size": 10, "num_heads": 3})

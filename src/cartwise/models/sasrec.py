@@ -147,6 +147,8 @@ class SASRec(Recommender):
         sparse = self._sparse_items(data.n_items)
         if sparse:
             messages = (*messages, "item table: row-sparse gradients, RowAdamW")
+        if cfg.sparse_items is None:  # the saved config records which optimiser trained it
+            self.config = cfg = cfg.model_copy(update={"sparse_items": sparse})
         settings = TrainSettings(
             epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
             warmup=cfg.warmup, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
