@@ -60,6 +60,7 @@ from cartwise.models.histories import popularity_prior
 from cartwise.models.hybrid import Hybrid, HybridConfig, HybridNet, TextItemEmbedding
 from cartwise.models.sasrec import SASRec
 from cartwise.models.sasrec_batches import Batch, EventBatch
+from cartwise.models.sasrec_losses import TextPath
 from cartwise.models.sasrec_net import SASRecNet, linear_cross_entropy, sampled_cross_entropy
 from cartwise.models.sasrec_scoring import padded, scoring
 from cartwise.models.text import ContentConfig, item_vectors, make_encoder, profile_weights
@@ -141,14 +142,22 @@ class TransferNet(HybridNet):
         table = self.items.table() if table is None else table  # (V, D)
         return torch.cat([table, self.items.text.to(table.dtype)], dim=1)
 
+    def hidden_and_profiles(
+        self, items: torch.Tensor, table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) → the hidden state (B, T, D) and the unit profile p (B, T, E) at every
+        position (`table`: the (V, D) item table to read the inputs from, else computed)."""
+        table = self.items.table() if table is None else table  # (V, D)
+        with self.items.fixed(table):
+            hidden = self(items)  # (B, T, D)
+        return hidden, self.profiles(items)
+
     def queries(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) → (B, T, D + E): the hidden state and ``s · p`` at every position, so that
         ``queries @ full_table().T`` are the scores of every item (`table`: the (V, D) item
         table to read the inputs from, else computed)."""
-        table = self.items.table() if table is None else table  # (V, D)
-        with self.items.fixed(table):
-            hidden = self(items)  # (B, T, D)
-        text = self.text_scale * self.profiles(items)  # (B, T, E)
+        hidden, profiles = self.hidden_and_profiles(items, table)  # (B, T, D), (B, T, E)
+        text = self.text_scale * profiles  # (B, T, E)
         return torch.cat([hidden, text.to(hidden.dtype)], dim=2)
 
 
@@ -231,22 +240,28 @@ class Transfer(Hybrid):
 
     def _loss(self, net: torch.nn.Module, batch: Batch | EventBatch) -> torch.Tensor:
         """Cross-entropy of the next item's score ``h · W t + s · cos(p, t)`` over the seen
-        items, those already in the input (up to the position) banned from the competitors."""
+        items, those already in the input (up to the position) banned from the competitors.
+        The text path goes to the loss as a :class:`TextPath`: its E columns need one forward
+        product and the scalar s's gradient, not the (D + E)-wide products of the scores."""
         core = distributed.unwrap(net)  # `net` is the DDP wrapper under torchrun
         assert isinstance(core, TransferNet) and not isinstance(batch, EventBatch)
         items, positions, targets = batch
         table = core.items.table()  # (V, D): one projection per step
-        full = core.full_table(table)  # (V, D + E)
-        queries = core.queries(items, table).flatten(0, 1)[positions]  # (N, D + E)
+        hidden, profiles = core.hidden_and_profiles(items, table)  # (B, T, D), (B, T, E)
+        hidden, profiles = hidden.flatten(0, 1)[positions], profiles.flatten(0, 1)[positions]
         seen, where = core.items.candidates()  # (S,), (V,)
+        text = TextPath(profiles, core.items.text[seen], core.text_scale)  # (N, E), (S, E)
         banned = where[input_items(items)].flatten(0, 1)[positions]  # (N, T)
         if self.config.loss == "softmax":
-            return linear_cross_entropy(queries, full[seen], where[targets], banned=banned)
+            return linear_cross_entropy(
+                hidden, table[seen], where[targets], banned=banned, text=text
+            )
         count = min(self.config.num_negatives, len(seen))
         negatives = torch.randperm(len(seen))[:count].sort().values  # (M,) distinct, sorted
         return sampled_cross_entropy(
-            queries, full[seen], where[targets], negatives.to(full.device), banned=banned
-        )
+            hidden, table[seen], where[targets], negatives.to(table.device), banned=banned,
+            text=text,
+        )  # fmt: skip
 
     def _score_batch(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         """Float32 scores (B, V) from the last `max_len` items of each history, text path
@@ -297,11 +312,14 @@ class Transfer(Hybrid):
             return np.ascontiguousarray(net.full_table().float().cpu().numpy())
 
     def _flops(self, batch: Batch | EventBatch) -> float:
-        """The hybrid's estimate plus the text path's columns of the output product."""
+        """The hybrid's estimate plus the text path in the loss: one forward product of the
+        profiles with the outputs' text (``2 · E`` per output) and an elementwise pass (s times
+        it added to the logits, and the products summed against the logits' gradient for
+        s's gradient: 4 per output); no backward products (t and p are constants)."""
         text_dim = self.text_.shape[1] if self.text_ is not None else 0
         cfg = self.config
         outputs = self.n_items + 1 if cfg.loss == "softmax" else cfg.num_negatives + 1
-        return super()._flops(batch) + 3.0 * len(batch[1]) * 2 * text_dim * outputs
+        return super()._flops(batch) + len(batch[1]) * outputs * (2.0 * text_dim + 4.0)
 
     def _zero_shot(self, data: Dataset, start: Callable[[SASRecNet], None]) -> None:
         """The network over `data`'s catalog with the pretrained shared state, untrained
