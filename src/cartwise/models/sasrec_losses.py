@@ -72,7 +72,7 @@ class _Text:
         self.profiles = profiles.detach().to(dtype)  # (N, E)
         self.text = text.detach().to(dtype)  # (V, E); the sampled loss's negatives: (M, E)
         self.positives = None if positives is None else positives.detach().float()  # (N, E)
-        self.scale = float(scale)  # one host read per loss, not per chunk
+        self.scale = float(scale.detach())  # one host read per loss, not per chunk
         self.grad = torch.zeros((), dtype=torch.float32, device=profiles.device)
 
     def logits(
