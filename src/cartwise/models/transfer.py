@@ -109,6 +109,13 @@ class TextOnlyEmbedding(TextItemEmbedding):
         table: torch.Tensor = self.proj(self.text)  # (V, D)
         return table
 
+    def rows_table(self, rows: torch.Tensor) -> torch.Tensor:
+        """The (V, D) table with only `rows` (any shape, repeats allowed) projected and the
+        other rows zero: for a step that reads no other row, R projections instead of V."""
+        rows = torch.unique(rows.reshape(-1))  # (R,)
+        zeros = self.text.new_zeros(self.text.shape[0], self.embedding_dim)  # (V, D)
+        return zeros.index_copy(0, rows, self.proj(self.text[rows]))
+
     def borrow(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to borrow: no item has an id embedding."""
 
@@ -127,6 +134,12 @@ class TransferNet(HybridNet):
         self.text_scale = torch.nn.Parameter(torch.tensor(float(text_scale)))
         self.profile = (profile_history, profile_decay)
         self.register_load_state_dict_pre_hook(_default_scale)  # type: ignore[no-untyped-call]
+
+    @property
+    def items(self) -> TextOnlyEmbedding:
+        """The item table module."""
+        assert isinstance(self.item_emb, TextOnlyEmbedding)
+        return self.item_emb
 
     def profiles(self, items: torch.Tensor) -> torch.Tensor:
         """Unit content profile of the history up to each position of right-padded `items`:
@@ -245,6 +258,8 @@ class Transfer(Hybrid):
         product and the scalar s's gradient, not the (D + E)-wide products of the scores."""
         core = distributed.unwrap(net)  # `net` is the DDP wrapper under torchrun
         assert isinstance(core, TransferNet) and not isinstance(batch, EventBatch)
+        if self.config.loss == "sampled":
+            return self._sampled_loss(core, batch)
         items, positions, targets = batch
         table = core.items.table()  # (V, D): one projection per step
         hidden, profiles = core.hidden_and_profiles(items, table)  # (B, T, D), (B, T, E)
@@ -252,16 +267,24 @@ class Transfer(Hybrid):
         seen, where = core.items.candidates()  # (S,), (V,)
         text = TextPath(profiles, core.items.text[seen], core.text_scale)  # (N, E), (S, E)
         banned = where[input_items(items)].flatten(0, 1)[positions]  # (N, T)
-        if self.config.loss == "softmax":
-            return linear_cross_entropy(
-                hidden, table[seen], where[targets], banned=banned, text=text
-            )
+        return linear_cross_entropy(hidden, table[seen], where[targets], banned=banned, text=text)
+
+    def _sampled_loss(self, core: TransferNet, batch: Batch) -> torch.Tensor:
+        """The sampled loss over item indices (the negatives: seen items), reading only the
+        rows it needs: the inputs' projected text for the forward pass, then the targets' and
+        negatives' (drawn after it, as ever), and no copy of the seen items' rows."""
+        items, positions, targets = batch
+        inputs = core.items.rows_table(items)  # (V, D): the inputs' rows only
+        hidden, profiles = core.hidden_and_profiles(items, inputs)  # (B, T, D), (B, T, E)
+        hidden, profiles = hidden.flatten(0, 1)[positions], profiles.flatten(0, 1)[positions]
+        seen = core.items.candidates()[0]  # (S,)
         count = min(self.config.num_negatives, len(seen))
-        negatives = torch.randperm(len(seen))[:count].sort().values  # (M,) distinct, sorted
-        return sampled_cross_entropy(
-            hidden, table[seen], where[targets], negatives.to(table.device), banned=banned,
-            text=text,
-        )  # fmt: skip
+        drawn = torch.randperm(len(seen))[:count].sort().values  # (M,) distinct, sorted
+        negatives = seen[drawn.to(seen.device)].to(targets.device)  # (M,) item indices
+        table = core.items.rows_table(torch.cat([targets, negatives]))  # (V, D)
+        before = input_items(items).flatten(0, 1)[positions]  # (N, T); padding 0 is no negative
+        text = TextPath(profiles, core.items.text, core.text_scale)  # (N, E), (V, E)
+        return sampled_cross_entropy(hidden, table, targets, negatives, banned=before, text=text)
 
     def _score_batch(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         """Float32 scores (B, V) from the last `max_len` items of each history, text path
@@ -312,14 +335,19 @@ class Transfer(Hybrid):
             return np.ascontiguousarray(net.full_table().float().cpu().numpy())
 
     def _flops(self, batch: Batch | EventBatch) -> float:
-        """The hybrid's estimate plus the text path in the loss: one forward product of the
-        profiles with the outputs' text (``2 · E`` per output) and an elementwise pass (s times
-        it added to the logits, and the products summed against the logits' gradient for
-        s's gradient: 4 per output); no backward products (t and p are constants)."""
+        """SASRec's estimate, plus the projection ``W t`` of the rows the step reads (every
+        item for the softmax; the inputs', targets' and negatives' for the sampled loss),
+        forward and weight gradient (the text is a constant), plus the text path in the loss:
+        one forward product of the profiles with the outputs' text (``2 · E`` per output) and
+        an elementwise pass (s times it added to the logits, and the products summed against
+        the logits' gradient for s's gradient: 4 per output)."""
         text_dim = self.text_.shape[1] if self.text_ is not None else 0
-        cfg = self.config
-        outputs = self.n_items + 1 if cfg.loss == "softmax" else cfg.num_negatives + 1
-        return super()._flops(batch) + len(batch[1]) * outputs * (2.0 * text_dim + 4.0)
+        cfg, items, n = self.config, batch[0], len(batch[1])
+        sampled, v = cfg.loss == "sampled", self.n_items + 1
+        outputs = cfg.num_negatives + 1 if sampled else v
+        rows = min(v, items.numel()) + min(v, n + cfg.num_negatives) if sampled else v
+        projection = 2 * 2.0 * rows * text_dim * cfg.embedding_size
+        return SASRec._flops(self, batch) + projection + n * outputs * (2.0 * text_dim + 4.0)
 
     def _zero_shot(self, data: Dataset, start: Callable[[SASRecNet], None]) -> None:
         """The network over `data`'s catalog with the pretrained shared state, untrained
