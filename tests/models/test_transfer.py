@@ -16,10 +16,13 @@ from test_text_model import text_blocks
 
 from cartwise.data.dataset import Dataset
 from cartwise.errors import ModelError
+from cartwise.models import sasrec_losses
 from cartwise.models.base import Query
 from cartwise.models.hybrid import Hybrid
 from cartwise.models.popularity import Popularity
 from cartwise.models.registry import create, load
+from cartwise.models.sasrec_batches import SequenceBatches
+from cartwise.models.sasrec_losses import TextPath
 from cartwise.models.sasrec_net import linear_cross_entropy, sampled_cross_entropy
 from cartwise.models.text import ContentModel, profile_weights
 from cartwise.models.transfer import (
@@ -243,3 +246,104 @@ def test_weights_without_the_text_scale_load_with_the_configured_one(
     save_file({k: v for k, v in tensors.items() if k != "net.text_scale"}, str(saved))
     again = load(tmp_path / "m")
     assert isinstance(again, Transfer) and float(again._transfer_net.text_scale.detach()) == 7.0
+
+
+# -- the text path inside the chunked losses ------------------------------------------------
+def _text_case(loss: str, banned: bool, weighted: bool) -> tuple[dict[str, torch.Tensor], Any, Any]:
+    """Inputs (N = 300 rows, V = 120 table rows, E = 24) of one loss with a text path, the
+    loss through it, and the autograd reference over explicit logits."""
+    gen = torch.Generator().manual_seed(7)
+    leaves = {
+        "hidden": torch.randn(300, 8, generator=gen),
+        "table": torch.randn(120, 8, generator=gen),
+        "scale": torch.tensor(3.0),
+    }
+    for leaf in leaves.values():
+        leaf.requires_grad_()
+    profiles = torch.nn.functional.normalize(torch.randn(300, 24, generator=gen), dim=1)
+    text = torch.nn.functional.normalize(torch.randn(120, 24, generator=gen), dim=1)
+    targets = torch.randint(1, 120, (300,), generator=gen)
+    ban = torch.randint(-1, 120, (300, 5), generator=gen) if banned else None
+    weights = torch.rand(300, generator=gen) * 2 if weighted else None
+    negatives = torch.randperm(119, generator=gen)[:60].sort().values + 1  # distinct, sorted
+    path = TextPath(profiles, text, leaves["scale"])
+
+    def ours() -> torch.Tensor:
+        h, w = leaves["hidden"], leaves["table"]
+        if loss == "softmax":
+            return linear_cross_entropy(h, w, targets, weights, ban, text=path)
+        return sampled_cross_entropy(h, w, targets, negatives, weights, ban, text=path)
+
+    def reference() -> torch.Tensor:
+        h, w, s = leaves["hidden"], leaves["table"], leaves["scale"]
+        logits = h @ w.t() + s * (profiles @ text.t())  # (N, V)
+        banned_cols = torch.zeros(logits.shape, dtype=torch.bool)
+        if ban is not None:
+            rows = torch.arange(300)[:, None].expand_as(ban)
+            banned_cols[rows[ban >= 0], ban[ban >= 0]] = True
+        y = targets
+        if loss == "sampled":  # columns: the target, then the negatives
+            columns = torch.cat([targets[:, None], negatives.expand(300, -1)], dim=1)
+            logits, banned_cols = logits.gather(1, columns), banned_cols.gather(1, columns)
+            banned_cols[:, 1:] |= negatives[None, :] == targets[:, None]
+            banned_cols[:, 0], y = False, torch.zeros_like(targets)
+        else:
+            banned_cols[torch.arange(300), targets] = False  # the own target competes
+        logits = logits.masked_fill(banned_cols, float("-inf"))
+        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        return losses.mean() if weights is None else (losses * weights).sum() / weights.sum()
+
+    return leaves, ours, reference
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("banned", [False, True])
+@pytest.mark.parametrize("loss", ["softmax", "sampled"])
+def test_the_losses_text_path_matches_autograd_on_the_explicit_logits(
+    loss: str, banned: bool, weighted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sasrec_losses, "_CHUNK_BYTES", 1)  # chunks of 64 rows: several
+    monkeypatch.setattr(sasrec_losses, "_MIN_CHUNK", 64)
+    leaves, ours, reference = _text_case(loss, banned, weighted)
+    got = ours()
+    grads = torch.autograd.grad(got * 2.0, list(leaves.values()))
+    expected = reference()
+    ref_grads = torch.autograd.grad(expected * 2.0, list(leaves.values()))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for name, g, r in zip(leaves, grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5, msg=name)
+    assert abs(float(ref_grads[2])) > 1e-3  # s's gradient is tested, not trivially zero
+
+
+@pytest.mark.parametrize("loss", ["softmax", "sampled"])
+def test_transfer_loss_equals_the_loss_over_the_concatenated_scores(loss: str) -> None:
+    data = text_blocks()
+    model = Transfer({**TINY, "epochs": 1, "loss": loss, "num_negatives": 5}).fit(data, rng=0)
+    net = model._transfer_net
+    net.train()
+    batch = next(iter(SequenceBatches(data.sequences, max_len=8, batch=16, seed=0).epoch(0)))
+    params = [p for p in net.parameters() if p.requires_grad]
+    torch.manual_seed(0)
+    got = model._loss(net, batch)
+    grads = torch.autograd.grad(got, params, allow_unused=True)
+    items, positions, targets = batch  # the scores of every item, as serving computes them
+    torch.manual_seed(0)  # the same dropout masks and negatives
+    table = net.items.table()
+    full, seen_where = net.full_table(table), net.items.candidates()
+    queries = net.queries(items, table).flatten(0, 1)[positions]
+    seen, where = seen_where
+    banned = where[input_items(items)].flatten(0, 1)[positions]
+    if loss == "softmax":
+        expected = linear_cross_entropy(queries, full[seen], where[targets], banned=banned)
+    else:
+        negatives = torch.randperm(len(seen))[:5].sort().values
+        expected = sampled_cross_entropy(
+            queries, full[seen], where[targets], negatives, banned=banned
+        )
+    ref_grads = torch.autograd.grad(expected, params, allow_unused=True)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert (g is None) == (r is None)
+        if g is not None:
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+    assert grads[params.index(net.text_scale)] is not None

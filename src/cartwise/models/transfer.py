@@ -60,6 +60,7 @@ from cartwise.models.histories import popularity_prior
 from cartwise.models.hybrid import Hybrid, HybridConfig, HybridNet, TextItemEmbedding
 from cartwise.models.sasrec import SASRec
 from cartwise.models.sasrec_batches import Batch, EventBatch
+from cartwise.models.sasrec_losses import TextPath
 from cartwise.models.sasrec_net import SASRecNet, linear_cross_entropy, sampled_cross_entropy
 from cartwise.models.sasrec_scoring import padded, scoring
 from cartwise.models.text import ContentConfig, item_vectors, make_encoder, profile_weights
@@ -108,6 +109,13 @@ class TextOnlyEmbedding(TextItemEmbedding):
         table: torch.Tensor = self.proj(self.text)  # (V, D)
         return table
 
+    def rows_table(self, rows: torch.Tensor) -> torch.Tensor:
+        """The (V, D) table with only `rows` (any shape, repeats allowed) projected and the
+        other rows zero: for a step that reads no other row, R projections instead of V."""
+        rows = torch.unique(rows.reshape(-1))  # (R,)
+        zeros = self.text.new_zeros(self.text.shape[0], self.embedding_dim)  # (V, D)
+        return zeros.index_copy(0, rows, self.proj(self.text[rows]))
+
     def borrow(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to borrow: no item has an id embedding."""
 
@@ -127,6 +135,12 @@ class TransferNet(HybridNet):
         self.profile = (profile_history, profile_decay)
         self.register_load_state_dict_pre_hook(_default_scale)  # type: ignore[no-untyped-call]
 
+    @property
+    def items(self) -> TextOnlyEmbedding:
+        """The item table module."""
+        assert isinstance(self.item_emb, TextOnlyEmbedding)
+        return self.item_emb
+
     def profiles(self, items: torch.Tensor) -> torch.Tensor:
         """Unit content profile of the history up to each position of right-padded `items`:
         (B, T) → (B, T, E); zero rows where the items have no text."""
@@ -141,14 +155,22 @@ class TransferNet(HybridNet):
         table = self.items.table() if table is None else table  # (V, D)
         return torch.cat([table, self.items.text.to(table.dtype)], dim=1)
 
+    def hidden_and_profiles(
+        self, items: torch.Tensor, table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) → the hidden state (B, T, D) and the unit profile p (B, T, E) at every
+        position (`table`: the (V, D) item table to read the inputs from, else computed)."""
+        table = self.items.table() if table is None else table  # (V, D)
+        with self.items.fixed(table):
+            hidden = self(items)  # (B, T, D)
+        return hidden, self.profiles(items)
+
     def queries(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) → (B, T, D + E): the hidden state and ``s · p`` at every position, so that
         ``queries @ full_table().T`` are the scores of every item (`table`: the (V, D) item
         table to read the inputs from, else computed)."""
-        table = self.items.table() if table is None else table  # (V, D)
-        with self.items.fixed(table):
-            hidden = self(items)  # (B, T, D)
-        text = self.text_scale * self.profiles(items)  # (B, T, E)
+        hidden, profiles = self.hidden_and_profiles(items, table)  # (B, T, D), (B, T, E)
+        text = self.text_scale * profiles  # (B, T, E)
         return torch.cat([hidden, text.to(hidden.dtype)], dim=2)
 
 
@@ -231,22 +253,38 @@ class Transfer(Hybrid):
 
     def _loss(self, net: torch.nn.Module, batch: Batch | EventBatch) -> torch.Tensor:
         """Cross-entropy of the next item's score ``h · W t + s · cos(p, t)`` over the seen
-        items, those already in the input (up to the position) banned from the competitors."""
+        items, those already in the input (up to the position) banned from the competitors.
+        The text path goes to the loss as a :class:`TextPath`: its E columns need one forward
+        product and the scalar s's gradient, not the (D + E)-wide products of the scores."""
         core = distributed.unwrap(net)  # `net` is the DDP wrapper under torchrun
         assert isinstance(core, TransferNet) and not isinstance(batch, EventBatch)
+        if self.config.loss == "sampled":
+            return self._sampled_loss(core, batch)
         items, positions, targets = batch
         table = core.items.table()  # (V, D): one projection per step
-        full = core.full_table(table)  # (V, D + E)
-        queries = core.queries(items, table).flatten(0, 1)[positions]  # (N, D + E)
+        hidden, profiles = core.hidden_and_profiles(items, table)  # (B, T, D), (B, T, E)
+        hidden, profiles = hidden.flatten(0, 1)[positions], profiles.flatten(0, 1)[positions]
         seen, where = core.items.candidates()  # (S,), (V,)
+        text = TextPath(profiles, core.items.text[seen], core.text_scale)  # (N, E), (S, E)
         banned = where[input_items(items)].flatten(0, 1)[positions]  # (N, T)
-        if self.config.loss == "softmax":
-            return linear_cross_entropy(queries, full[seen], where[targets], banned=banned)
+        return linear_cross_entropy(hidden, table[seen], where[targets], banned=banned, text=text)
+
+    def _sampled_loss(self, core: TransferNet, batch: Batch) -> torch.Tensor:
+        """The sampled loss over item indices (the negatives: seen items), reading only the
+        rows it needs: the inputs' projected text for the forward pass, then the targets' and
+        negatives' (drawn after it, as ever), and no copy of the seen items' rows."""
+        items, positions, targets = batch
+        inputs = core.items.rows_table(items)  # (V, D): the inputs' rows only
+        hidden, profiles = core.hidden_and_profiles(items, inputs)  # (B, T, D), (B, T, E)
+        hidden, profiles = hidden.flatten(0, 1)[positions], profiles.flatten(0, 1)[positions]
+        seen = core.items.candidates()[0]  # (S,)
         count = min(self.config.num_negatives, len(seen))
-        negatives = torch.randperm(len(seen))[:count].sort().values  # (M,) distinct, sorted
-        return sampled_cross_entropy(
-            queries, full[seen], where[targets], negatives.to(full.device), banned=banned
-        )
+        drawn = torch.randperm(len(seen))[:count].sort().values  # (M,) distinct, sorted
+        negatives = seen[drawn.to(seen.device)].to(targets.device)  # (M,) item indices
+        table = core.items.rows_table(torch.cat([targets, negatives]))  # (V, D)
+        before = input_items(items).flatten(0, 1)[positions]  # (N, T); padding 0 is no negative
+        text = TextPath(profiles, core.items.text, core.text_scale)  # (N, E), (V, E)
+        return sampled_cross_entropy(hidden, table, targets, negatives, banned=before, text=text)
 
     def _score_batch(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         """Float32 scores (B, V) from the last `max_len` items of each history, text path
@@ -297,11 +335,19 @@ class Transfer(Hybrid):
             return np.ascontiguousarray(net.full_table().float().cpu().numpy())
 
     def _flops(self, batch: Batch | EventBatch) -> float:
-        """The hybrid's estimate plus the text path's columns of the output product."""
+        """SASRec's estimate, plus the projection ``W t`` of the rows the step reads (every
+        item for the softmax; the inputs', targets' and negatives' for the sampled loss),
+        forward and weight gradient (the text is a constant), plus the text path in the loss:
+        one forward product of the profiles with the outputs' text (``2 · E`` per output) and
+        an elementwise pass (s times it added to the logits, and the products summed against
+        the logits' gradient for s's gradient: 4 per output)."""
         text_dim = self.text_.shape[1] if self.text_ is not None else 0
-        cfg = self.config
-        outputs = self.n_items + 1 if cfg.loss == "softmax" else cfg.num_negatives + 1
-        return super()._flops(batch) + 3.0 * len(batch[1]) * 2 * text_dim * outputs
+        cfg, items, n = self.config, batch[0], len(batch[1])
+        sampled, v = cfg.loss == "sampled", self.n_items + 1
+        outputs = cfg.num_negatives + 1 if sampled else v
+        rows = min(v, items.numel()) + min(v, n + cfg.num_negatives) if sampled else v
+        projection = 2 * 2.0 * rows * text_dim * cfg.embedding_size
+        return SASRec._flops(self, batch) + projection + n * outputs * (2.0 * text_dim + 4.0)
 
     def _zero_shot(self, data: Dataset, start: Callable[[SASRecNet], None]) -> None:
         """The network over `data`'s catalog with the pretrained shared state, untrained
