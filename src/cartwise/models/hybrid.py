@@ -158,8 +158,9 @@ class TextItemEmbedding(nn.Embedding):
         """Indices of the seen items (S,) and, per item index, its position among them (V,)
         (-1 for unseen items)."""
         seen = torch.nonzero(self.seen.reshape(-1) > 0).reshape(-1)  # (S,)
-        where = torch.full((self.seen.shape[0],), -1, dtype=torch.long)  # (V,)
-        where[seen] = torch.arange(len(seen))
+        device = self.seen.device  # the GPU's when training there
+        where = torch.full((self.seen.shape[0],), -1, dtype=torch.long, device=device)  # (V,)
+        where[seen] = torch.arange(len(seen), device=device)
         return seen, where
 
     @contextmanager
