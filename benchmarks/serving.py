@@ -7,7 +7,8 @@ Usage: python benchmarks/serving.py [--seconds 5] [--levels 1,8,32] [--catalogs 
 
 For each catalog (the demo store, and a synthetic 100,000-item catalog) a model is trained
 (``auto``: SASRec when it is registered, else EASE on the demo store and ItemKNN on the large
-catalog, where EASE's dense item × item matrix does not fit), the server is started as
+catalog, where EASE's dense item × item matrix does not fit; ``ranker``: the second-stage ranker
+over briefly trained base models), the server is started as
 ``uvicorn cartwise.service.app:app_from_env``, and a separate load process keeps `level`
 keep-alive HTTP/1.1 connections busy for `--seconds` per point, after a one-second warm-up (and
 only once `/ready` reports the search index built, which the server does in the background):
@@ -211,6 +212,8 @@ def pick_model(catalog: str, requested: str) -> tuple[str, dict[str, Any]]:
     """The model to serve and its settings."""
     from cartwise.models.registry import REGISTRY
 
+    if requested == "ranker":  # serving speed does not depend on quality: brief base models
+        return "ranker", {"base": {"sasrec": {"epochs": 3, "max_len": 50}}}
     if requested != "auto":
         return requested, {}
     if "sasrec" in REGISTRY:
