@@ -51,7 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import write_result  # noqa: E402
+from common import require_committed, write_result  # noqa: E402
 
 P99_TARGET_MS = 25.0
 RATIO_TARGET = 0.5
@@ -434,6 +434,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.drive:
         return drive_main(args)
+    if args.results is None:
+        require_committed()  # before any time is spent; the commit is the one that ran
     args.levels = [int(x) for x in args.levels.split(",")]
     work = (args.work or Path(tempfile.mkdtemp(prefix="cartwise-serving-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
