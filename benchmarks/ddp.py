@@ -39,8 +39,7 @@ def worker(dataset: str, epochs: int, out: Path) -> None:
     from cartwise.models.sasrec import SASRec
     from cartwise.training import distributed
 
-    distributed.init_from_env()
-    try:
+    with distributed.process_group():
         split = leave_last_out(load_dataset(dataset))
         config = {**preset(dataset, "sasrec"), "epochs": epochs, "patience": None}
         model = SASRec(config).fit(split.train, rng=0, valid=split.valid)
@@ -58,8 +57,6 @@ def worker(dataset: str, epochs: int, out: Path) -> None:
                 "load_avg": os.getloadavg()[0],
             }  # fmt: skip
             out.write_text(json.dumps(figures))
-    finally:
-        distributed.shutdown()
 
 
 def device() -> str:

@@ -68,13 +68,11 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
         LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
     )  # fmt: skip
     torch.set_num_threads(1)
-    assert distributed.init_from_env()
-    try:
+    with distributed.process_group() as opened:
+        assert opened
         weights = fit_regression()
         if distributed.is_main():
             torch.save(weights, out)
-    finally:
-        distributed.shutdown()
 
 
 def free_port() -> int:

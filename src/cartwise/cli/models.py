@@ -149,20 +149,12 @@ def train(
         args = train_args(model, seed, setting, options, refit=refit, force=force)
         console.print(f"training in {nproc} processes (torchrun)", highlight=False)
         raise typer.Exit(run_torchrun(nproc, args))
-    distributed.init_from_env()
-    finished = False  # an exit with a status (the gate refused) is a finished run too
-    try:
+    with distributed.process_group(typer.Exit):  # the gate's refusal exits with a status
         if data is not None:
             _train_on_file(model, config, data, out, seed)
         else:
             _train_on_store(model, config, (holdout_days, refit), (gate_margin, force), seed,
                             store, models)  # fmt: skip
-        finished = True
-    except typer.Exit:
-        finished = True
-        raise
-    finally:
-        distributed.shutdown(finished=finished)
 
 
 def _train_on_file(model: str, config: dict[str, Any], data: Path, out: Path | None,

@@ -87,6 +87,24 @@ def init_from_env() -> bool:
     return True
 
 
+@contextmanager
+def process_group(*finishing: type[BaseException]) -> Iterator[bool]:
+    """Open the process group torchrun describes for the block (yields whether one was
+    opened) and close it after: collectively when the block finished, which includes leaving
+    it with one of the `finishing` exceptions (a command's exit with a status), and without
+    any collective after another exception (see :func:`shutdown`)."""
+    opened = init_from_env()
+    finished = False
+    try:
+        yield opened
+        finished = True
+    except finishing:
+        finished = True
+        raise
+    finally:
+        shutdown(finished=finished)
+
+
 def shutdown(*, finished: bool = True) -> None:
     """Close the process group if this process opened one.
 
