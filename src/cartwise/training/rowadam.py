@@ -10,9 +10,10 @@ apply had the row been updated at every step it was touched. Untouched rows, and
 are left as they are (no weight decay and no momentum drift for them: the "lazy" Adam of
 TensorFlow's ``LazyAdam``).
 
-Parameters with dense gradients get the ordinary AdamW update (the same arithmetic as
-``torch.optim.AdamW`` with its defaults, one tensor at a time). A parameter that has received a
-sparse gradient keeps per-row steps; a dense gradient for it later counts as touching every row.
+Parameters with dense gradients get the ordinary AdamW update: torch's own functional
+``adam(..., decoupled_weight_decay=True)``, which is what ``torch.optim.AdamW`` runs. A
+parameter that has received a sparse gradient keeps per-row steps; a dense gradient for it later
+counts as touching every row.
 
 Shapes: V = table rows, D = row width, R = rows touched in a step.
 """
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch.optim.adam import adam
 
 __all__ = ["RowAdamW", "has_sparse_parameters"]
 
@@ -59,6 +61,7 @@ class RowAdamW(torch.optim.Optimizer):
         """One update of every parameter that has a gradient."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
+            dense = []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -66,27 +69,27 @@ class RowAdamW(torch.optim.Optimizer):
                 if p.grad.is_sparse or "row_step" in state:
                     self._row_update(p, group, state)
                 else:
-                    self._dense_update(p, group, state)
+                    dense.append(p)
+            if dense:
+                self._dense_update(dense, group)
         return loss
 
-    @staticmethod
-    def _dense_update(p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
-        """torch.optim.AdamW's update of the whole tensor."""
-        grad = p.grad
-        assert grad is not None
-        if not state:
-            state["step"] = torch.zeros((), dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
+    def _dense_update(self, params: list[torch.Tensor], group: dict[str, Any]) -> None:
+        """torch.optim.AdamW's own update (its functional form) of the dense parameters."""
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(p)
+        states = [self.state[p] for p in params]
+        grads = [p.grad for p in params if p.grad is not None]
         beta1, beta2 = group["betas"]
-        lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
-        state["step"] += 1
-        step = float(state["step"])
-        p.mul_(1 - lr * decay)
-        state["exp_avg"].lerp_(grad, 1 - beta1)
-        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (state["exp_avg_sq"].sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
-        p.addcdiv_(state["exp_avg"], denom, value=-lr / (1 - beta1**step))
+        adam(params, grads, [s["exp_avg"] for s in states],
+             [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states],
+             decoupled_weight_decay=True, amsgrad=False, beta1=beta1, beta2=beta2,
+             lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
+             maximize=False)  # fmt: skip
 
     @staticmethod
     def _row_update(p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
